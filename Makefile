@@ -1,0 +1,44 @@
+# berth: build, demo, test, bench. Run as root on Debian 12.
+export PATH := /usr/local/go/bin:$(PATH)
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+DEB_PKGS := runc busybox-static iproute2 bridge-utils nftables docker-compose curl wget util-linux
+
+.PHONY: all build deps demo test unit e2e bench vet clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/berth ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/berth-shim ./cmd/berth-shim
+
+# deps installs what running and testing berth needs from Debian's packages.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: deps build
+	scripts/demo.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal test tools bench 2>/dev/null)" || (gofmt -l cmd internal test tools bench; echo "gofmt needed"; exit 1)
+
+unit:
+	$(GO) test -count=1 ./internal/... ./tools/... ./test/tools/...
+
+e2e: build
+	$(GO) test -count=1 -timeout 15m ./test/e2e/... $(E2EFLAGS)
+
+test: deps build vet unit e2e
+
+bench: deps build
+	bench/run.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,264 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+
+	"github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/creack/pty"
+	mobycontainer "github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// execProc is one `docker exec` process.
+type execProc struct {
+	ID          string
+	ContainerID string
+	Config      mobycontainer.ExecCreateRequest
+
+	mu       sync.Mutex
+	running  bool
+	exitCode *int
+	pid      int
+	console  *os.File
+}
+
+// ExecCreate registers an exec in a running container.
+func (d *Daemon) ExecCreate(ref string, cfg mobycontainer.ExecCreateRequest) (string, error) {
+	c, err := d.lookup(ref)
+	if err != nil {
+		return "", err
+	}
+	rec, _, _, _ := c.snapshot()
+	if rec.State.Status != container.Running {
+		return "", errdefs.Conflictf("container %s is not running", rec.ID)
+	}
+	if len(cfg.Cmd) == 0 {
+		return "", errdefs.Invalidf("no exec command specified")
+	}
+	e := &execProc{ID: newID(), ContainerID: rec.ID, Config: cfg}
+	d.mu.Lock()
+	d.execs[e.ID] = e
+	d.mu.Unlock()
+	return e.ID, nil
+}
+
+func (d *Daemon) getExec(id string) (*execProc, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.execs[id]
+	if !ok {
+		return nil, errdefs.NotFoundf("No such exec instance: %s", id)
+	}
+	return e, nil
+}
+
+// ExecInspect reports an exec's state.
+func (d *Daemon) ExecInspect(id string) (mobycontainer.ExecInspectResponse, error) {
+	e, err := d.getExec(id)
+	if err != nil {
+		return mobycontainer.ExecInspectResponse{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	code := 0
+	if e.exitCode != nil {
+		code = *e.exitCode
+	}
+	r := mobycontainer.ExecInspectResponse{
+		ID: e.ID, ContainerID: e.ContainerID, Running: e.running, Pid: e.pid,
+		OpenStdin: e.Config.AttachStdin, OpenStdout: e.Config.AttachStdout, OpenStderr: e.Config.AttachStderr,
+	}
+	if e.exitCode != nil {
+		r.ExitCode = &code
+	}
+	r.ProcessConfig = &mobycontainer.ExecProcessConfig{Tty: e.Config.Tty, Entrypoint: e.Config.Cmd[0], Arguments: e.Config.Cmd[1:], User: e.Config.User}
+	return r, nil
+}
+
+// ExecIsTTY reports whether an exec has a terminal.
+func (d *Daemon) ExecIsTTY(id string) (bool, error) {
+	e, err := d.getExec(id)
+	if err != nil {
+		return false, err
+	}
+	return e.Config.Tty, nil
+}
+
+// ExecStart runs the exec to completion, wiring its stdio to the caller.
+func (d *Daemon) ExecStart(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e, err := d.getExec(id)
+	if err != nil {
+		return err
+	}
+	c, err := d.lookup(e.ContainerID)
+	if err != nil {
+		return err
+	}
+	rec, _, _, _ := c.snapshot()
+	if rec.State.Status != container.Running {
+		return errdefs.Conflictf("container %s is not running", rec.ID)
+	}
+	e.mu.Lock()
+	if e.running || e.exitCode != nil {
+		e.mu.Unlock()
+		return errdefs.Conflictf("exec %s has already been started", id)
+	}
+	e.running = true
+	e.mu.Unlock()
+	code, err := d.runExec(ctx, e, rec, stdin, stdout, stderr)
+	e.mu.Lock()
+	e.running, e.exitCode = false, &code
+	e.mu.Unlock()
+	return err
+}
+
+func (d *Daemon) execProcess(e *execProc, rec container.Record) (*specs.Process, error) {
+	data, err := os.ReadFile(filepath.Join(d.execDir(rec.ID), "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, err
+	}
+	p := *spec.Process
+	p.Args, p.Terminal = e.Config.Cmd, e.Config.Tty
+	p.Env = mergeEnv(p.Env, e.Config.Env)
+	if e.Config.WorkingDir != "" {
+		p.Cwd = e.Config.WorkingDir
+	}
+	if e.Config.User != "" {
+		uid, gid, err := container.ResolveUser(spec.Root.Path, e.Config.User)
+		if err != nil {
+			return nil, errdefs.AsInvalid(err)
+		}
+		p.User = specs.User{UID: uid, GID: gid}
+	}
+	if e.Config.Tty && !hasEnv(p.Env, "TERM") {
+		p.Env = append(p.Env, "TERM=xterm")
+	}
+	return &p, nil
+}
+
+func (d *Daemon) runExec(ctx context.Context, e *execProc, rec container.Record, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	proc, err := d.execProcess(e, rec)
+	if err != nil {
+		return 126, err
+	}
+	dir, err := os.MkdirTemp(d.execDir(rec.ID), "exec-")
+	if err != nil {
+		return 126, err
+	}
+	defer os.RemoveAll(dir)
+	if err := writeJSON(filepath.Join(dir, "process.json"), proc); err != nil {
+		return 126, err
+	}
+	args := []string{"--root", d.runtimeRoot(), "exec", "--process", filepath.Join(dir, "process.json"), "--pid-file", filepath.Join(dir, "pid")}
+	if e.Config.Tty {
+		return d.runExecTTY(ctx, e, dir, args, rec.ID, stdin, stdout)
+	}
+	cmd := exec.Command(d.cfg.Runtime, append(args, rec.ID)...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if e.Config.AttachStdin && stdin != nil {
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			return 126, err
+		}
+		go func() { io.Copy(w, stdin); w.Close() }()
+	}
+	return exitCode(cmd.Run())
+}
+
+func exitCode(err error) (int, error) {
+	if err == nil {
+		return 0, nil
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(unix.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	return 126, err
+}
+
+func (d *Daemon) runExecTTY(ctx context.Context, e *execProc, dir string, args []string, id string, stdin io.Reader, stdout io.Writer) (int, error) {
+	sock := filepath.Join(dir, "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return 126, err
+	}
+	defer l.Close()
+	cmd := exec.Command(d.cfg.Runtime, append(args, "--tty", "--console-socket", sock, id)...)
+	if err := cmd.Start(); err != nil {
+		return 126, err
+	}
+	master, err := acceptConsole(l)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 126, fmt.Errorf("exec console: %w", err)
+	}
+	defer master.Close()
+	e.mu.Lock()
+	e.console = master
+	if cs := e.Config.ConsoleSize; cs != nil && cs[0] > 0 {
+		pty.Setsize(master, &pty.Winsize{Rows: uint16(cs[0]), Cols: uint16(cs[1])})
+	}
+	e.mu.Unlock()
+	if stdin != nil {
+		go io.Copy(master, stdin)
+	}
+	copied := make(chan struct{})
+	go func() { io.Copy(stdout, master); close(copied) }()
+	code, err := exitCode(cmd.Wait())
+	<-copied
+	return code, err
+}
+
+func acceptConsole(l *net.UnixListener) (*os.File, error) {
+	c, err := l.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, fmt.Errorf("no control message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil, fmt.Errorf("no fd")
+	}
+	return os.NewFile(uintptr(fds[0]), "exec-console"), nil
+}
+
+// ExecResize sets an exec's terminal size.
+func (d *Daemon) ExecResize(id string, height, width uint16) error {
+	e, err := d.getExec(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.console == nil {
+		return nil
+	}
+	return pty.Setsize(e.console, &pty.Winsize{Rows: height, Cols: width})
+}

@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/shim"
+)
+
+// restore reconnects to running containers' shims, records the exits that
+// happened while no daemon ran, removes leftovers of interrupted creates and
+// removals, and applies restart policies.
+func (d *Daemon) restore(ctx context.Context) {
+	live := map[string]bool{}
+	for _, c := range d.all() {
+		c.mu.Lock()
+		st := c.rec.State.Status
+		c.mu.Unlock()
+		switch st {
+		case container.Running:
+			live[c.rec.ID] = true
+			go d.monitor(c, d.execDir(c.rec.ID))
+		case container.Restarting:
+			c.mu.Lock()
+			c.rec.State.Status = container.Exited
+			d.save(c)
+			c.mu.Unlock()
+		case container.Removing, container.Dead:
+			d.images.RemoveRootfs(c.rec.ID)
+			d.forget(c)
+		}
+	}
+	d.removeOrphans(live)
+	for _, c := range d.all() {
+		rec, _, _, _ := c.snapshot()
+		if rec.State.Status == container.Exited && restartOnBoot(rec) {
+			go func() {
+				if err := d.Start(d.ctx, rec.ID); err != nil {
+					d.log.Warn("restart on daemon start", "container", rec.Name, "err", err)
+				}
+			}()
+		}
+	}
+}
+
+func restartOnBoot(rec container.Record) bool {
+	switch rec.HostConfig.RestartPolicy.Name {
+	case "always":
+		return true
+	case "unless-stopped":
+		return !rec.State.ManualStop
+	}
+	return false
+}
+
+// removeOrphans deletes container directories and namespaces that no record
+// owns (a create or removal cut short by a crash).
+func (d *Daemon) removeOrphans(live map[string]bool) {
+	known := map[string]bool{}
+	for _, c := range d.all() {
+		known[c.rec.ID] = true
+	}
+	for _, base := range []string{filepath.Join(d.cfg.DataRoot, "containers"), filepath.Join(d.cfg.ExecRoot, "containers")} {
+		entries, _ := os.ReadDir(base)
+		for _, e := range entries {
+			if !known[e.Name()] {
+				d.log.Info("removing leftover of an interrupted create", "id", e.Name())
+				d.images.RemoveRootfs(e.Name())
+				os.RemoveAll(filepath.Join(base, e.Name()))
+			}
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "netns"))
+	for _, e := range entries {
+		if !live[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
+			d.net.DeleteSandbox(filepath.Join(d.cfg.ExecRoot, "netns", e.Name()))
+		}
+	}
+	_ = shim.ErrLost
+}

@@ -1,0 +1,274 @@
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/bridge"
+	"github.com/berth-project/berth/internal/network/firewall"
+	"github.com/berth-project/berth/internal/network/ipam"
+	"github.com/berth-project/berth/internal/store"
+	mobynet "github.com/moby/moby/api/types/network"
+)
+
+// CreateRequest is a decoded POST /networks/create.
+type CreateRequest = mobynet.CreateRequest
+
+// Create makes a user-defined network: records it and programs the bridge,
+// firewall and resolver in one undoable sequence.
+func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if req.Name == "" {
+		return "", errdefs.Invalidf("network name cannot be empty")
+	}
+	if isPredefined(req.Name) || m.byNameLocked(req.Name) != nil {
+		return "", errdefs.Conflictf("network with name %s already exists", req.Name)
+	}
+	rec, err := m.recordFromRequest(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	n, err := newNetState(rec)
+	if err != nil {
+		return "", errdefs.AsInvalid(err)
+	}
+	if err := m.program(ctx, n); err != nil {
+		return "", err
+	}
+	if err := m.store.Put(store.Networks, rec.ID, rec); err != nil {
+		m.unprogram(ctx, n)
+		return "", fmt.Errorf("network %s: persist: %w", rec.Name, err)
+	}
+	m.nets[rec.ID] = n
+	return rec.ID, nil
+}
+
+func newNetState(rec Record) (*netState, error) {
+	n := &netState{rec: rec, endpoints: map[string]endpointInfo{}}
+	for _, s := range rec.Subnets {
+		p, err := ipam.NewPool(s.Subnet, s.IPRange, s.Gateway, s.Aux)
+		if err != nil {
+			return nil, err
+		}
+		n.pools = append(n.pools, p)
+	}
+	return n, nil
+}
+
+func (m *Manager) recordFromRequest(ctx context.Context, req CreateRequest) (Record, error) {
+	if req.Driver != "" && req.Driver != "bridge" {
+		return Record{}, errdefs.NotFoundf("plugin %q not found", req.Driver)
+	}
+	id := newID()
+	rec := Record{
+		ID: id, Name: req.Name, Driver: "bridge", Created: time.Now().UTC(), Internal: req.Internal,
+		Attachable: req.Attachable, Labels: req.Labels, Options: req.Options,
+		EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6,
+		Bridge:     "br-" + id[:12], ICC: true, Masquerade: !req.Internal,
+	}
+	if err := applyOptions(&rec, req.Options); err != nil {
+		return Record{}, err
+	}
+	if req.IPAM != nil {
+		for _, c := range req.IPAM.Config {
+			rec.Subnets = append(rec.Subnets, Subnet{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, Aux: c.AuxAddress})
+		}
+	}
+	if err := m.assignSubnets(ctx, &rec); err != nil {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+func applyOptions(rec *Record, opts map[string]string) error {
+	for k, v := range opts {
+		var err error
+		switch k {
+		case optBridgeName:
+			if len(v) == 0 || len(v) > 15 {
+				return errdefs.Invalidf("invalid bridge name %q: must be 1 to 15 characters", v)
+			}
+			rec.Bridge = v
+		case optICC:
+			rec.ICC, err = strconv.ParseBool(v)
+		case optMasquerade:
+			rec.Masquerade, err = strconv.ParseBool(v)
+			rec.Masquerade = rec.Masquerade && !rec.Internal
+		case optMTU:
+			rec.MTU, err = strconv.Atoi(v)
+			if err == nil && (rec.MTU < 68 || rec.MTU > 65535) {
+				err = fmt.Errorf("out of range")
+			}
+		}
+		if err != nil {
+			return errdefs.Invalidf("invalid value %q for option %s: %v", v, k, err)
+		}
+	}
+	return nil
+}
+
+// assignSubnets checks given subnets for overlap and picks a free pool when
+// no IPv4 subnet is given (and a ULA /64 when IPv6 is on without one).
+func (m *Manager) assignSubnets(ctx context.Context, rec *Record) error {
+	used := m.usedPrefixesLocked()
+	has4, has6 := false, false
+	for _, s := range rec.Subnets {
+		if !s.Subnet.IsValid() || s.Subnet != s.Subnet.Masked() {
+			return errdefs.Invalidf("invalid subnet %s: it should be %s", s.Subnet, s.Subnet.Masked())
+		}
+		for _, u := range m.networkPrefixesLocked() {
+			if ipam.Overlaps(s.Subnet, u) {
+				return errdefs.Invalidf("invalid pool request: Pool overlaps with other one on this address space")
+			}
+		}
+		has4 = has4 || s.Subnet.Addr().Is4()
+		has6 = has6 || s.Subnet.Addr().Is6()
+	}
+	if has6 && !rec.EnableIPv6 {
+		rec.EnableIPv6 = true
+	}
+	if !has4 {
+		host, err := m.br.HostPrefixes(ctx)
+		if err != nil {
+			return err
+		}
+		p, err := ipam.PickSubnet(m.cfg.AddressPools, append(used, ipam.FilterHostPrefixes(host)...))
+		if err != nil {
+			return errdefs.Forbiddenf("%v", err)
+		}
+		rec.Subnets = append([]Subnet{{Subnet: p}}, rec.Subnets...)
+	}
+	if rec.EnableIPv6 && !has6 {
+		rec.Subnets = append(rec.Subnets, Subnet{Subnet: ulaFor(rec.ID)})
+	}
+	return nil
+}
+
+// ulaFor derives a unique-local /64 from the network id.
+func ulaFor(id string) netip.Prefix {
+	sum := sha256.Sum256([]byte(id))
+	var a [16]byte
+	a[0] = 0xfd
+	copy(a[1:8], sum[:7])
+	return netip.PrefixFrom(netip.AddrFrom16(a), 64)
+}
+
+func (m *Manager) networkPrefixesLocked() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range m.nets {
+		for _, s := range n.rec.Subnets {
+			out = append(out, s.Subnet)
+		}
+	}
+	return out
+}
+
+func (m *Manager) usedPrefixesLocked() []netip.Prefix { return m.networkPrefixesLocked() }
+
+// program creates the network's kernel objects; on failure it undoes them.
+func (m *Manager) program(ctx context.Context, n *netState) (err error) {
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	if err = m.br.EnsureBridge(ctx, bridgeConfig(n)); err != nil {
+		return fmt.Errorf("network %s: %w", n.rec.Name, err)
+	}
+	undo = append(undo, func() { m.br.DeleteBridge(context.Background(), n.rec.Bridge) })
+	if err = m.fw.AddNetwork(ctx, fwNetwork(n)); err != nil {
+		return fmt.Errorf("network %s: firewall: %w", n.rec.Name, err)
+	}
+	undo = append(undo, func() { m.fw.DelNetwork(context.Background(), n.shortID()) })
+	if err = m.fw.AllowInDockerUser(ctx, n.rec.Bridge); err != nil {
+		m.log.Warn("accept berth bridge in DOCKER-USER", "bridge", n.rec.Bridge, "err", err)
+		err = nil
+	}
+	undo = append(undo, func() { m.fw.RemoveFromDockerUser(context.Background(), n.rec.Bridge) })
+	if !n.rec.Default {
+		var gws []netip.Addr
+		for _, g := range n.gateways() {
+			gws = append(gws, g.Addr())
+		}
+		if err = m.dns.AddNetwork(ctx, n.shortID(), gws, n.rec.Internal); err != nil {
+			return fmt.Errorf("network %s: resolver: %w", n.rec.Name, err)
+		}
+	}
+	return nil
+}
+
+// unprogram removes the network's kernel objects, keeping on past failures.
+func (m *Manager) unprogram(ctx context.Context, n *netState) error {
+	var errs []error
+	if !n.rec.Default {
+		errs = append(errs, m.dns.DelNetwork(n.shortID()))
+	}
+	errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
+	errs = append(errs, m.fw.DelNetwork(ctx, n.shortID()))
+	errs = append(errs, m.br.DeleteBridge(ctx, n.rec.Bridge))
+	return errors.Join(errs...)
+}
+
+func bridgeConfig(n *netState) bridge.BridgeConfig {
+	return bridge.BridgeConfig{Name: n.rec.Bridge, Gateways: n.gateways(), MTU: n.mtu()}
+}
+
+func fwNetwork(n *netState) firewall.Network {
+	var subnets []netip.Prefix
+	for _, s := range n.rec.Subnets {
+		subnets = append(subnets, s.Subnet)
+	}
+	return firewall.Network{
+		ID: n.shortID(), Bridge: n.rec.Bridge, Subnets: subnets,
+		Internal: n.rec.Internal, ICC: n.rec.ICC, Masquerade: n.rec.Masquerade && !n.rec.Internal,
+	}
+}
+
+// Remove deletes a user-defined network without endpoints.
+func (m *Manager) Remove(ctx context.Context, ref string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if isPredefined(ref) {
+		return errdefs.Forbiddenf("%s is a pre-defined network and cannot be removed", ref)
+	}
+	n, err := m.getLocked(ref)
+	if err != nil {
+		return err
+	}
+	if n.rec.Default {
+		return errdefs.Forbiddenf("%s is a pre-defined network and cannot be removed", n.rec.Name)
+	}
+	if len(n.endpoints) > 0 {
+		var names []string
+		for _, info := range n.endpoints {
+			names = append(names, info.name)
+		}
+		sort.Strings(names)
+		return errdefs.Conflictf("error while removing network: network %s has active endpoints (%s)", n.rec.Name, strings.Join(names, ", "))
+	}
+	if err := m.unprogram(ctx, n); err != nil {
+		m.log.Warn("remove network", "network", n.rec.Name, "err", err)
+	}
+	delete(m.nets, n.rec.ID)
+	return m.store.Delete(store.Networks, n.rec.ID)
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
