@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-DEB_PKGS := runc busybox-static iproute2 bridge-utils nftables docker-compose curl wget util-linux
+DEB_PKGS := iputils-ping iptables runc busybox-static iproute2 bridge-utils nftables docker-compose curl wget util-linux
 
 .PHONY: all build deps demo test unit e2e bench vet clean
 
@@ -33,7 +33,7 @@ unit:
 	$(GO) test -count=1 ./internal/... ./tools/... ./test/tools/...
 
 e2e: build
-	$(GO) test -count=1 -timeout 15m ./test/e2e/... $(E2EFLAGS)
+	$(GO) test -count=1 -timeout 20m -p 2 ./test/e2e/... $(E2EFLAGS)
 
 test: deps build vet unit e2e
 

@@ -68,7 +68,7 @@ kill_named() {
 	for d in /proc/[0-9]*; do
 		pid=${d#/proc/}
 		[ "$pid" = $$ ] && continue
-		cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
 		case $cmd in *"$T"*)
 			log "killing leftover pid $pid: ${cmd:0:120}"
 			kill -KILL "$pid" 2>/dev/null ;;
@@ -173,7 +173,8 @@ clean_docker_iptables() {
 			iptables -t "$t" -X "$rule" 2>/dev/null
 		done
 	done
-	if [ -n "$FWD_POLICY_BEFORE" ] && iptables -S FORWARD >/dev/null 2>&1; then
+	# Setting a policy would create the table: only where it was before.
+	if [ -n "$FWD_POLICY_BEFORE" ] && grep -q '^table ip filter$' <<<"$NFT_BEFORE"; then
 		iptables -P FORWARD "$FWD_POLICY_BEFORE" 2>/dev/null
 	fi
 }
@@ -185,7 +186,7 @@ report_leftovers() {
 	nft list tables 2>/dev/null | grep -q " $BERTH_TABLE\$" && left+=" nft:$BERTH_TABLE"
 	[ -d "$T" ] && left+=" dir:$T"
 	for d in /proc/[0-9]*; do
-		case $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) in *"$T"*) left+=" pid:${d#/proc/}" ;; esac
+		case $(tr '\0' ' ' 2>/dev/null <"$d/cmdline") in *"$T"*) left+=" pid:${d#/proc/}" ;; esac
 	done
 	if [ -n "$left" ]; then
 		log "left behind:$left"
@@ -230,8 +231,9 @@ else
 fi
 if [ -z "$BERTH_NA" ]; then
 	log "starting berth"
-	mkdir -p "$T/berth"
-	"$BIN/berth" daemon --data-root "$T/berth/data" --exec-root "$T/berth/exec" -H "$BERTH_HOST" \
+	# A short exec root: shim sockets live below it (…/containers/<64-hex
+	# id>/shim.sock) and unix socket paths are limited to 108 bytes.
+	"$BIN/berth" daemon --data-root "$T/berth" --exec-root "$T/be" -H "$BERTH_HOST" \
 		--bridge "$BERTH_BRIDGE" --bip 10.197.0.1/16 --default-address-pool base=10.201.0.0/16,size=24 \
 		--nftables-table "$BERTH_TABLE" --cgroup-parent "$BERTH_CG" --log-level warn >"$T/berth.log" 2>&1 &
 	BERTH_PID=$!
@@ -240,7 +242,10 @@ if [ -z "$BERTH_NA" ]; then
 	elif ! out=$(DOCKER_HOST=$BERTH_HOST docker import - busybox:latest <"$T/busybox.tar" 2>&1); then
 		BERTH_NA="docker import failed: $out"
 	fi
-	[ -n "$BERTH_NA" ] && { log "berth: $BERTH_NA"; cp "$T/berth.log" /tmp/berth-bench-daemon.log 2>/dev/null; }
+	if [ -n "$BERTH_NA" ]; then
+		log "berth: $BERTH_NA"
+		cp "$T/berth.log" /tmp/berth-bench-daemon.log 2>/dev/null || true
+	fi
 fi
 
 # --- Docker --------------------------------------------------------------
@@ -272,7 +277,7 @@ if [ -z "$DOCKER_NA" ]; then
 			iptables -P FORWARD ACCEPT
 		fi
 	fi
-	[ -n "$DOCKER_NA" ] && log "docker: $DOCKER_NA"
+	if [ -n "$DOCKER_NA" ]; then log "docker: $DOCKER_NA"; fi
 fi
 
 # --- measure -------------------------------------------------------------

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/shim"
 	"github.com/creack/pty"
 	mobycontainer "github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -193,7 +194,8 @@ func exitCode(err error) (int, error) {
 }
 
 func (d *Daemon) runExecTTY(ctx context.Context, e *execProc, dir string, args []string, id string, stdin io.Reader, stdout io.Writer) (int, error) {
-	sock := filepath.Join(dir, "console.sock")
+	sock := shim.ShortSocket(dir, "exec-console")
+	os.MkdirAll(shim.SocketDir, 0o700)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		return 126, err

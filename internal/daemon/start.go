@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/container"
@@ -51,8 +52,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr) (err error) {
 	defer func() {
 		if err != nil {
 			undo.run()
+			// A failed start is an exit, as in Docker: waiters learn of it.
 			c.rec.State.Error = err.Error()
+			c.rec.State.ExitCode = startFailureCode(err)
+			c.exits++
 			d.save(c)
+			c.notify()
 		}
 	}()
 	id := c.rec.ID
@@ -157,4 +162,16 @@ func (d *Daemon) monitor(c *ctr, dir string) {
 		ex = shim.Exit{Code: 255, FinishedAt: time.Now().UTC()}
 	}
 	d.handleExit(c, ex)
+}
+
+// startFailureCode is the exit code Docker reports for a start that failed.
+func startFailureCode(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "no such file or directory"), strings.Contains(msg, "not found"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 128
 }

@@ -16,8 +16,60 @@ import (
 	"github.com/moby/moby/api/types/storage"
 )
 
+// InspectResponse is Docker's container inspect document, with the
+// top-level NetworkSettings fields (IPAddress, Gateway, MacAddress, ...)
+// that API 1.47 clients and users' scripts still read.
+type InspectResponse struct {
+	mobycontainer.InspectResponse
+	NetworkSettings *NetworkSettings
+}
+
+// NetworkSettings adds the legacy summary of the first network.
+type NetworkSettings struct {
+	mobycontainer.NetworkSettings
+	Bridge              string
+	Gateway             string
+	IPAddress           string
+	IPPrefixLen         int
+	MacAddress          string
+	GlobalIPv6Address   string
+	GlobalIPv6PrefixLen int
+	IPv6Gateway         string
+}
+
 // Inspect returns the Docker-shaped view of a container.
-func (d *Daemon) Inspect(ref string) (mobycontainer.InspectResponse, error) {
+func (d *Daemon) Inspect(ref string) (InspectResponse, error) {
+	r, err := d.inspect(ref)
+	if err != nil {
+		return InspectResponse{}, err
+	}
+	out := InspectResponse{InspectResponse: r, NetworkSettings: &NetworkSettings{NetworkSettings: *r.NetworkSettings}}
+	if es, ok := r.NetworkSettings.Networks["bridge"]; ok || len(r.NetworkSettings.Networks) > 0 {
+		if !ok {
+			for _, e := range r.NetworkSettings.Networks {
+				es = e
+				break
+			}
+		}
+		ns := out.NetworkSettings
+		if es.IPAddress.IsValid() {
+			ns.IPAddress, ns.IPPrefixLen = es.IPAddress.String(), es.IPPrefixLen
+		}
+		if es.Gateway.IsValid() {
+			ns.Gateway = es.Gateway.String()
+		}
+		if es.GlobalIPv6Address.IsValid() {
+			ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen = es.GlobalIPv6Address.String(), es.GlobalIPv6PrefixLen
+		}
+		if es.IPv6Gateway.IsValid() {
+			ns.IPv6Gateway = es.IPv6Gateway.String()
+		}
+		ns.MacAddress = es.MacAddress.String()
+	}
+	return out, nil
+}
+
+func (d *Daemon) inspect(ref string) (mobycontainer.InspectResponse, error) {
 	c, err := d.lookup(ref)
 	if err != nil {
 		return mobycontainer.InspectResponse{}, err

@@ -190,6 +190,12 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 		return fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
 	undo = append(undo, func() { m.br.DeleteBridge(context.Background(), n.rec.Bridge) })
+	if !n.rec.ICC {
+		// Traffic between ports of one bridge only meets the firewall through br_netfilter.
+		if err = firewall.EnableBridgeNetfilter(n.rec.EnableIPv6); err != nil {
+			return fmt.Errorf("network %s: icc=false needs br_netfilter: %w", n.rec.Name, err)
+		}
+	}
 	if err = m.fw.AddNetwork(ctx, fwNetwork(n)); err != nil {
 		return fmt.Errorf("network %s: firewall: %w", n.rec.Name, err)
 	}

@@ -7,6 +7,8 @@
 package shim
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 	"time"
 )
@@ -40,9 +42,20 @@ type Request struct {
 
 // Files of a shim's state directory.
 func configPath(dir string) string  { return filepath.Join(dir, "shim.json") }
-func socketPath(dir string) string  { return filepath.Join(dir, "shim.sock") }
-func consolePath(dir string) string { return filepath.Join(dir, "console.sock") }
+func socketPath(dir string) string  { return ShortSocket(dir, "shim") }
+func consolePath(dir string) string { return ShortSocket(dir, "console") }
 func pidPath(dir string) string     { return filepath.Join(dir, "container.pid") }
 func exitPath(dir string) string    { return filepath.Join(dir, "exit.json") }
 func shimPidPath(dir string) string { return filepath.Join(dir, "shim.pid") }
 func runtimeLog(dir string) string  { return filepath.Join(dir, "runtime.log") }
+
+// SocketDir holds the shims' sockets. A unix socket path is limited to 108
+// bytes, which a state directory below a long exec root can exceed, so
+// sockets live here under a name derived from their directory.
+const SocketDir = "/run/berth/s"
+
+// ShortSocket returns a short socket path unique to (dir, name).
+func ShortSocket(dir, name string) string {
+	sum := sha256.Sum256([]byte(dir + "\x00" + name))
+	return filepath.Join(SocketDir, hex.EncodeToString(sum[:12])+".sock")
+}

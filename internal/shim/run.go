@@ -55,6 +55,7 @@ func (s *server) run() {
 		c.Close()
 	}
 	exec.Command(s.cfg.Runtime, "--root", s.cfg.RuntimeRoot, "delete", "--force", s.cfg.ID).Run()
+	os.Remove(socketPath(s.dir))
 }
 
 // drainOutput waits for the output copiers; background processes that keep

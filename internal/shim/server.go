@@ -66,6 +66,10 @@ func start(dir string) (*server, error) {
 	if s.log, err = logfile.Create(s.cfg.LogPath); err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(SocketDir, 0o700); err != nil {
+		return nil, err
+	}
+	os.Remove(socketPath(dir))
 	l, err := net.Listen("unix", socketPath(dir))
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -125,6 +129,7 @@ func (s *server) startPipes() error {
 }
 
 func (s *server) startTTY() error {
+	os.Remove(consolePath(s.dir))
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: consolePath(s.dir), Net: "unix"})
 	if err != nil {
 		return fmt.Errorf("console socket: %w", err)

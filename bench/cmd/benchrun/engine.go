@@ -23,12 +23,19 @@ type engine struct {
 	port    int    // first host port this engine's published ports use
 }
 
-// cmdTimeout bounds every CLI call, so that a hung daemon fails a step
-// rather than the whole run.
-const cmdTimeout = 2 * time.Minute
+// Timeouts bound every CLI call, so that a hung daemon fails a step rather
+// than the whole run: one for calls about one object, one for bulk calls.
+const (
+	cmdTimeout  = 45 * time.Second
+	bulkTimeout = 3 * time.Minute
+)
 
 func (e *engine) cmd(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	timeout := cmdTimeout
+	if len(args) > 8 {
+		timeout = bulkTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c := exec.CommandContext(ctx, "docker", args...)
 	c.Env = append(os.Environ(), "DOCKER_HOST="+e.host)
@@ -115,11 +122,29 @@ func (e *engine) daemonRSS() (float64, error) {
 	return float64(sum) / 1024, nil
 }
 
-// shimRSS sums the RSS of this engine's shims, in MB, and counts them.
-func (e *engine) shimRSS() (float64, int) {
+// pssKB reads the proportional set size of a process, in kB: shared pages
+// (a shim binary's text, for one) count split among their users.
+func pssKB(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("pid %d: no Pss", pid)
+}
+
+// shimMem sums the RSS and PSS of this engine's shims, in MB, and counts
+// them.
+func (e *engine) shimMem() (rss, pss float64, n int) {
 	entries, _ := os.ReadDir("/proc")
-	var sum int64
-	n := 0
+	var sum, psum int64
 	for _, ent := range entries {
 		pid, err := strconv.Atoi(ent.Name())
 		if err != nil {
@@ -136,9 +161,12 @@ func (e *engine) shimRSS() (float64, int) {
 		if kb, err := rssKB(pid); err == nil {
 			sum += kb
 			n++
+			if p, err := pssKB(pid); err == nil {
+				psum += p
+			}
 		}
 	}
-	return float64(sum) / 1024, n
+	return float64(sum) / 1024, float64(psum) / 1024, n
 }
 
 // containerIP is the address on the default bridge.

@@ -426,7 +426,7 @@ func (b *bench) stepScale() {
 	b.cleanAll()
 	n := b.n
 	b.logf("sequential start of %d containers (memory at %d)", n.seqN, n.memAt)
-	keys := []string{"seq_first", "seq_last", "seq_ratio", "daemon_rss", "shim_rss", "rm_per"}
+	keys := []string{"seq_first", "seq_last", "seq_ratio", "daemon_rss", "shim_rss", "shim_pss", "rm_per"}
 	times := map[string][]float64{}
 	sleeper := func(int, *engine) []string { return []string{"run", "-d", "busybox", "sleep", "600"} }
 	b.startN(0, n.memAt, keys, times, sleeper, "")
@@ -442,12 +442,13 @@ func (b *bench) stepScale() {
 		} else {
 			b.res.set("daemon_rss", e.name, rss)
 		}
-		sum, count := e.shimRSS()
+		sum, pss, count := e.shimMem()
 		if count == 0 {
-			b.res.fail(e.name, fmt.Errorf("no %s processes under %s found", e.shim, e.root), "shim_rss")
+			b.res.fail(e.name, fmt.Errorf("no %s processes under %s found", e.shim, e.root), "shim_rss", "shim_pss")
 		} else {
 			b.res.set("shim_rss", e.name, sum/float64(n.memAt))
-			b.logf("  %s: daemon %.1f MB, %d %s processes, %.1f MB in all", e.name, b.res.vals["daemon_rss"][e.name], count, e.shim, sum)
+			b.res.set("shim_pss", e.name, pss/float64(n.memAt))
+			b.logf("  %s: daemon %.1f MB, %d %s processes, RSS %.1f MB, PSS %.1f MB in all", e.name, b.res.vals["daemon_rss"][e.name], count, e.shim, sum, pss)
 		}
 	}
 	b.startN(n.memAt, n.seqN, keys, times, sleeper, "")

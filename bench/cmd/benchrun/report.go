@@ -17,6 +17,7 @@ type report struct {
 	unavailable             map[string]string
 	info                    [][2]string
 	sizes                   sizes
+	chart                   string // file name of the SVG beside the Markdown
 }
 
 func runOut(name string, args ...string) (string, error) {
@@ -65,7 +66,7 @@ func (r *report) goal(m metric) string {
 		return m.goal + " —"
 	}
 	d, okD := r.res.get(m.key, "docker")
-	okD = okD && r.res.notes[m.key]["docker"] == ""
+	okD = okD && r.has("docker") && r.res.notes[m.key]["docker"] == ""
 	ok, known := m.pass(b, d, okD)
 	switch {
 	case !known:
@@ -126,13 +127,13 @@ func (r *report) markdown() string {
 	sb.WriteString("\nGoals are judged on berth's value. Times are medians of samples taken with the engines alternating " +
 		"(A/B, the first engine switching every round), each through the same docker CLI with DOCKER_HOST switched; " +
 		"container removal is outside every start timing. Throughput: netkit tput-client, " +
-		fmt.Sprintf("%v per run, median of %d runs; ", r.sizes.tputDur, r.sizes.tputRuns) +
+		fmt.Sprintf("%v per run, median of %d run(s); ", r.sizes.tputDur, r.sizes.tputRuns) +
 		"the client runs in a container (container→container) or on the host (host→container). " +
 		"DNS: netkit dnsbench from a container on a user-defined network, resolver from its /etc/resolv.conf, " +
 		"one UDP socket, queries one after another. Memory: VmRSS; Docker's daemon RSS is dockerd + containerd, " +
 		"its shim is containerd-shim-runc-v2. Published ports with many containers are measured on berth only " +
 		"(Docker's userland proxy would start a process per port).\n\n")
-	sb.WriteString("![chart](" + "latest.svg" + ")\n\n")
+	sb.WriteString("![chart](" + r.chart + ")\n\n")
 	sb.WriteString("## Machine\n\n")
 	for _, kv := range r.info {
 		fmt.Fprintf(&sb, "- %s: %s\n", kv[0], kv[1])
@@ -208,11 +209,19 @@ func (r *report) svg() string {
 	legend := func(x int, fill, name string) {
 		fmt.Fprintf(&sb, `<rect x="%d" y="52" width="12" height="12" fill="%s"/><text x="%d" y="62">%s</text>`+"\n", x, fill, x+16, esc(name))
 	}
-	legend(barX, berthFill, "berth")
-	if r.has("docker") {
-		legend(barX+80, dockFill, "Docker Engine")
-	} else {
-		fmt.Fprintf(&sb, `<text x="%d" y="62" fill="#555">%s</text>`+"\n", barX+80, esc("docker: unavailable ("+r.unavailable["docker"]+")"))
+	x := barX
+	for _, l := range []struct{ eng, fill, name string }{{"berth", berthFill, "berth"}, {"docker", dockFill, "Docker Engine"}} {
+		if r.has(l.eng) {
+			legend(x, l.fill, l.name)
+			x += 130
+		} else {
+			text := l.eng + ": unavailable (" + r.unavailable[l.eng] + ")"
+			if len(text) > 90 {
+				text = text[:90] + "…"
+			}
+			fmt.Fprintf(&sb, `<text x="%d" y="62" fill="#555">%s</text>`+"\n", x, esc(text))
+			x += 200
+		}
 	}
 	for i, rw := range rows {
 		y := headerH + i*rowH

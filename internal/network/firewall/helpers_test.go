@@ -31,7 +31,7 @@ func requireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	for _, bin := range []string{"ip", "nft"} {
+	for _, bin := range []string{"ip", "nft", "sysctl"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("needs %s: %v", bin, err)
 		}
@@ -60,6 +60,8 @@ func newNetNS(t testing.TB, role string) *testNS {
 	t.Cleanup(func() { f.Close() })
 	ns := &testNS{name: name, fd: int(f.Fd())}
 	ns.run(t, "ip", "link", "set", "lo", "up")
+	// Duplicate address detection only delays IPv6 tests by seconds.
+	ns.run(t, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 	return ns
 }
 

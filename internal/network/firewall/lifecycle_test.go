@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -60,4 +61,29 @@ func TestCanceledContext(t *testing.T) {
 	if out := ns.run(t, "nft", "list", "tables"); out != "" {
 		t.Errorf("canceled Init changed the ruleset: %s", out)
 	}
+}
+
+// TestNetworkTakeover: a network that reuses the bridge and subnet of one
+// the daemon forgot to delete takes its elements over.
+func TestNetworkTakeover(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t, "takeover")
+	fw := newTestFirewall(t, ns)
+	ctx := context.Background()
+	old := Network{ID: "old", Bridge: "br0", Masquerade: true, Subnets: []netip.Prefix{prefix("10.0.0.0/24"), prefix("fd00::/64")}}
+	cur := old
+	cur.ID = "new"
+	for _, err := range []error{fw.Init(ctx), fw.AddNetwork(ctx, old), fw.AddNetwork(ctx, cur), fw.DelNetwork(ctx, old.ID)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := listTable(t, ns, fw)
+	if strings.Contains(got, `"old"`) || strings.Count(got, `comment "new"`) != 7 {
+		t.Errorf("elements not taken over:\n%s", got)
+	}
+	if err := fw.DelNetwork(ctx, cur.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "init", listTable(t, ns, fw))
 }

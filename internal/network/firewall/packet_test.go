@@ -66,9 +66,16 @@ func dialFrom(t testing.TB, ns *testNS, addr string, timeout time.Duration) (str
 	return host, err
 }
 
+// expectPeer retries for a few seconds, so neighbour discovery on fresh
+// links cannot fail a check; unreachability is checked with one attempt.
 func expectPeer(t *testing.T, ns *testNS, addr, wantPeer string) {
 	t.Helper()
-	got, err := dialFrom(t, ns, addr, 3*time.Second)
+	deadline := time.Now().Add(6 * time.Second)
+	got, err := dialFrom(t, ns, addr, 2*time.Second)
+	for err != nil && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		got, err = dialFrom(t, ns, addr, 2*time.Second)
+	}
 	if err != nil {
 		t.Errorf("from %s, dial %s: %v", ns.name, addr, err)
 		return

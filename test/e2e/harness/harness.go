@@ -1,9 +1,9 @@
-// Package e2e drives berth end to end through the real docker CLI, as its
-// users do. Every daemon runs inside a network namespace of its own (a
+// Package harness is the end-to-end test bed: it drives berth through the
+// real docker CLI, as its users do. Every daemon runs inside a network namespace of its own (a
 // throwaway "host"), with its own data root, exec root, socket and cgroup
 // parent; other machines are namespaces linked to that host. Everything a
 // test makes is removed when it ends, even when it fails.
-package e2e
+package harness
 
 import (
 	"bytes"
@@ -21,25 +21,24 @@ import (
 	"time"
 )
 
-// env holds what TestMain built once for all tests.
-var env struct {
-	berth, shim, netkit string
-	rootfsTar           string
+// Env holds what Main built once for all tests: the binaries and the
+// busybox rootfs tarball (with netkit in /usr/local/bin).
+var Env struct {
+	Berth, Shim, Netkit string
+	RootfsTar           string
 	skip                string
 }
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
+// Main builds berth, its shim and the test tools once, then runs the tests.
+// A test package calls it from TestMain: os.Exit(harness.Main(m)).
+func Main(m *testing.M) int {
 	if os.Geteuid() != 0 {
-		env.skip = "end-to-end tests need root"
+		Env.skip = "end-to-end tests need root"
 		return m.Run()
 	}
 	for _, tool := range []string{"docker", "runc", "nsenter", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			env.skip = tool + " not installed (make deps)"
+			Env.skip = tool + " not installed (make deps)"
 			return m.Run()
 		}
 	}
@@ -63,16 +62,16 @@ func repoRoot() string {
 
 func buildAll(dir string) error {
 	root := repoRoot()
-	env.berth, env.shim, env.netkit = filepath.Join(dir, "berth"), filepath.Join(dir, "berth-shim"), filepath.Join(dir, "netkit")
-	for out, pkg := range map[string]string{env.berth: "./cmd/berth", env.shim: "./cmd/berth-shim", env.netkit: "./test/tools/netkit"} {
+	Env.Berth, Env.Shim, Env.Netkit = filepath.Join(dir, "berth"), filepath.Join(dir, "berth-shim"), filepath.Join(dir, "netkit")
+	for out, pkg := range map[string]string{Env.Berth: "./cmd/berth", Env.Shim: "./cmd/berth-shim", Env.Netkit: "./test/tools/netkit"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 		}
 	}
-	env.rootfsTar = filepath.Join(dir, "busybox.tar")
-	cmd := exec.Command("sh", "-c", "go run ./tools/mkbusybox -add /usr/local/bin/netkit="+env.netkit+" > "+env.rootfsTar)
+	Env.RootfsTar = filepath.Join(dir, "busybox.tar")
+	cmd := exec.Command("sh", "-c", "go run ./tools/mkbusybox -add /usr/local/bin/netkit="+Env.Netkit+" > "+Env.RootfsTar)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mkbusybox: %v\n%s", err, b)
@@ -80,23 +79,23 @@ func buildAll(dir string) error {
 	return nil
 }
 
-func randHex(n int) string {
+func RandHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
 // result is what a command printed and how it ended.
-type result struct {
+type Result struct {
 	Stdout, Stderr string
 	Code           int
 }
 
-func (r result) String() string {
+func (r Result) String() string {
 	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 }
 
-func runCmd(ctx context.Context, stdin string, envv []string, name string, args ...string) result {
+func RunCmd(ctx context.Context, stdin string, envv []string, name string, args ...string) Result {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), envv...)
 	if stdin != "" {
@@ -105,7 +104,7 @@ func runCmd(ctx context.Context, stdin string, envv []string, name string, args 
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	r := result{Stdout: out.String(), Stderr: errb.String()}
+	r := Result{Stdout: out.String(), Stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.Code = ee.ExitCode()
 	} else if err != nil {
@@ -115,11 +114,11 @@ func runCmd(ctx context.Context, stdin string, envv []string, name string, args 
 }
 
 // host is a throwaway machine: a network namespace with a berth daemon.
-type host struct {
+type Host struct {
 	t       *testing.T
-	name    string // namespace name
+	Name    string // namespace name
 	dir     string
-	sock    string
+	Sock    string // the API socket
 	cgroup  string
 	daemon  *exec.Cmd
 	logPath string
@@ -128,29 +127,29 @@ type host struct {
 }
 
 // newHost makes a namespace and starts a daemon in it, with busybox:latest imported.
-func newHost(t *testing.T, extraFlags ...string) *host {
+func NewHost(t *testing.T, extraFlags ...string) *Host {
 	t.Helper()
-	if env.skip != "" {
-		t.Skip(env.skip)
+	if Env.skip != "" {
+		t.Skip(Env.skip)
 	}
-	id := randHex(3)
-	h := &host{t: t, name: "bte-" + id, cgroup: "berth-e2e-" + id, extra: extraFlags}
+	id := RandHex(3)
+	h := &Host{t: t, Name: "bte-" + id, cgroup: "berth-e2e-" + id, extra: extraFlags}
 	h.dir = t.TempDir()
-	h.sock = filepath.Join(h.dir, "berth.sock")
+	h.Sock = filepath.Join(h.dir, "berth.sock")
 	h.logPath = filepath.Join(h.dir, "daemon.log")
-	if r := runCmd(context.Background(), "", nil, "ip", "netns", "add", h.name); r.Code != 0 {
-		t.Fatalf("ip netns add %s: %v", h.name, r)
+	if r := RunCmd(context.Background(), "", nil, "ip", "netns", "add", h.Name); r.Code != 0 {
+		t.Fatalf("ip netns add %s: %v", h.Name, r)
 	}
 	t.Cleanup(h.cleanup)
-	h.sh("ip link set lo up")
-	h.startDaemon()
-	if r := h.dockerIn(readFile(t, env.rootfsTar), "import", "-", "busybox:latest"); r.Code != 0 {
+	h.Sh("ip link set lo up")
+	h.StartDaemon()
+	if r := h.DockerIn(ReadFile(t, Env.RootfsTar), "import", "-", "busybox:latest"); r.Code != 0 {
 		t.Fatalf("docker import busybox: %v", r)
 	}
 	return h
 }
 
-func readFile(t *testing.T, path string) string {
+func ReadFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -161,15 +160,15 @@ func readFile(t *testing.T, path string) string {
 
 // startDaemon runs `berth daemon` inside the host's network namespace
 // (nsenter keeps the mount namespace, so mounts survive a daemon restart).
-func (h *host) startDaemon() {
+func (h *Host) StartDaemon() {
 	h.t.Helper()
 	logf, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	args := append([]string{"--net=/run/netns/" + h.name, env.berth, "daemon",
+	args := append([]string{"--net=/run/netns/" + h.Name, Env.Berth, "daemon",
 		"--data-root", filepath.Join(h.dir, "data"), "--exec-root", filepath.Join(h.dir, "exec"),
-		"-H", "unix://" + h.sock, "--shim", env.shim, "--cgroup-parent", h.cgroup, "--log-level", "debug"}, h.extra...)
+		"-H", "unix://" + h.Sock, "--shim", Env.Shim, "--cgroup-parent", h.cgroup, "--log-level", "debug"}, h.extra...)
 	cmd := exec.Command("nsenter", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -179,7 +178,7 @@ func (h *host) startDaemon() {
 	h.daemon = cmd
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if r := h.docker("version", "--format", "{{.Server.Version}}"); r.Code == 0 {
+		if r := h.Docker("version", "--format", "{{.Server.Version}}"); r.Code == 0 {
 			return
 		}
 		if cmd.ProcessState != nil {
@@ -187,11 +186,11 @@ func (h *host) startDaemon() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	h.t.Fatalf("daemon did not come up; log:\n%s", readFile(h.t, h.logPath))
+	h.t.Fatalf("daemon did not come up; log:\n%s", ReadFile(h.t, h.logPath))
 }
 
 // stopDaemon ends the daemon with sig and waits for it.
-func (h *host) stopDaemon(sig syscall.Signal) {
+func (h *Host) StopDaemon(sig syscall.Signal) {
 	h.t.Helper()
 	if h.daemon == nil {
 		return
@@ -208,7 +207,7 @@ func (h *host) stopDaemon(sig syscall.Signal) {
 	h.daemon = nil
 }
 
-func (h *host) cleanup() {
+func (h *Host) cleanup() {
 	if h.t.Failed() {
 		if b, err := os.ReadFile(h.logPath); err == nil {
 			lines := strings.Split(string(b), "\n")
@@ -222,34 +221,34 @@ func (h *host) cleanup() {
 		h.startDaemonQuiet()
 	}
 	if h.daemon != nil {
-		if ids := strings.Fields(h.docker("ps", "-aq").Stdout); len(ids) > 0 {
-			h.docker(append([]string{"rm", "-f"}, ids...)...)
+		if ids := strings.Fields(h.Docker("ps", "-aq").Stdout); len(ids) > 0 {
+			h.Docker(append([]string{"rm", "-f"}, ids...)...)
 		}
-		for _, n := range strings.Fields(h.docker("network", "ls", "-q", "--filter", "type=custom").Stdout) {
-			h.docker("network", "rm", n)
+		for _, n := range strings.Fields(h.Docker("network", "ls", "-q", "--filter", "type=custom").Stdout) {
+			h.Docker("network", "rm", n)
 		}
-		h.stopDaemon(syscall.SIGTERM)
+		h.StopDaemon(syscall.SIGTERM)
 	}
 	// The namespace holds the bridges, veths and nftables tables: deleting it removes them.
-	runCmd(context.Background(), "", nil, "ip", "netns", "del", h.name)
+	RunCmd(context.Background(), "", nil, "ip", "netns", "del", h.Name)
 	for i := 0; i < h.links; i++ {
-		runCmd(context.Background(), "", nil, "ip", "netns", "del", fmt.Sprintf("%s-m%d", h.name, i))
+		RunCmd(context.Background(), "", nil, "ip", "netns", "del", fmt.Sprintf("%s-m%d", h.Name, i))
 	}
-	unmountUnder(h.dir)
+	UnmountUnder(h.dir)
 	for _, c := range []string{"cpu,cpuacct", "memory", "pids", "devices", "freezer", "blkio", "net_cls,net_prio", "perf_event", "cpuset", "hugetlb", "systemd", "rdma", "misc"} {
 		os.Remove(filepath.Join("/sys/fs/cgroup", c, h.cgroup))
 	}
 }
 
-func (h *host) startDaemonQuiet() {
+func (h *Host) startDaemonQuiet() {
 	defer func() { recover() }()
-	if r := runCmd(context.Background(), "", nil, "ip", "netns", "pids", h.name); r.Code == 0 {
-		h.startDaemon()
+	if r := RunCmd(context.Background(), "", nil, "ip", "netns", "pids", h.Name); r.Code == 0 {
+		h.StartDaemon()
 	}
 }
 
 // unmountUnder detaches any mount left below dir (a failed test's rootfs).
-func unmountUnder(dir string) {
+func UnmountUnder(dir string) {
 	data, _ := os.ReadFile("/proc/self/mounts")
 	var targets []string
 	for _, l := range strings.Split(string(data), "\n") {
@@ -264,25 +263,25 @@ func unmountUnder(dir string) {
 }
 
 // docker runs the docker CLI against this host's daemon.
-func (h *host) docker(args ...string) result { return h.dockerIn("", args...) }
+func (h *Host) Docker(args ...string) Result { return h.DockerIn("", args...) }
 
-func (h *host) dockerIn(stdin string, args ...string) result {
+func (h *Host) DockerIn(stdin string, args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return runCmd(ctx, stdin, []string{"DOCKER_HOST=unix://" + h.sock}, "docker", args...)
+	return RunCmd(ctx, stdin, []string{"DOCKER_HOST=unix://" + h.Sock}, "docker", args...)
 }
 
 // berth runs berth's own CLI against this host's daemon.
-func (h *host) berth(args ...string) result {
+func (h *Host) Berth(args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return runCmd(ctx, "", []string{"BERTH_HOST=unix://" + h.sock}, env.berth, args...)
+	return RunCmd(ctx, "", []string{"BERTH_HOST=unix://" + h.Sock}, Env.Berth, args...)
 }
 
 // must runs docker and fails the test unless it exits 0; returns trimmed stdout.
-func (h *host) must(args ...string) string {
+func (h *Host) Must(args ...string) string {
 	h.t.Helper()
-	r := h.docker(args...)
+	r := h.Docker(args...)
 	if r.Code != 0 {
 		h.t.Fatalf("docker %s: %v", strings.Join(args, " "), r)
 	}
@@ -290,16 +289,16 @@ func (h *host) must(args ...string) string {
 }
 
 // sh runs a shell command inside the host's network namespace.
-func (h *host) sh(script string) result {
+func (h *Host) Sh(script string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return runCmd(ctx, "", nil, "nsenter", "--net=/run/netns/"+h.name, "sh", "-c", script)
+	return RunCmd(ctx, "", nil, "nsenter", "--net=/run/netns/"+h.Name, "sh", "-c", script)
 }
 
 // mustSh runs sh and fails the test on a non-zero exit.
-func (h *host) mustSh(script string) string {
+func (h *Host) MustSh(script string) string {
 	h.t.Helper()
-	r := h.sh(script)
+	r := h.Sh(script)
 	if r.Code != 0 {
 		h.t.Fatalf("%s: %v", script, r)
 	}
@@ -307,20 +306,20 @@ func (h *host) mustSh(script string) string {
 }
 
 // machine is another computer on a link to the host.
-type machine struct {
-	h      *host
-	name   string
-	addr   string // the machine's address on the link
-	hostIP string // the host's address on the link
+type Machine struct {
+	h      *Host
+	Name   string // namespace name
+	Addr   string // the machine's address on the link
+	HostIP string // the host's address on the link
 }
 
 // addMachine links a new namespace to the host with a veth pair on
 // 10.<n>.<k>.0/24; the machine routes everything through the host.
-func (h *host) addMachine(subnet string) *machine {
+func (h *Host) AddMachine(subnet string) *Machine {
 	h.t.Helper()
 	idx := h.links
 	h.links++
-	m := &machine{h: h, name: fmt.Sprintf("%s-m%d", h.name, idx), addr: subnet + ".2", hostIP: subnet + ".1"}
+	m := &Machine{h: h, Name: fmt.Sprintf("%s-m%d", h.Name, idx), Addr: subnet + ".2", HostIP: subnet + ".1"}
 	hv, mv := fmt.Sprintf("hv%d", idx), fmt.Sprintf("mv%d", idx)
 	script := fmt.Sprintf(`set -e
 ip netns add %[1]s
@@ -331,22 +330,22 @@ ip -n %[4]s link set %[2]s up
 ip -n %[1]s addr add %[6]s/24 dev %[3]s
 ip -n %[1]s link set %[3]s up
 ip -n %[1]s route add default via %[5]s
-`, m.name, hv, mv, h.name, m.hostIP, m.addr)
-	if r := runCmd(context.Background(), "", nil, "sh", "-c", script); r.Code != 0 {
-		h.t.Fatalf("add machine %s: %v", m.name, r)
+`, m.Name, hv, mv, h.Name, m.HostIP, m.Addr)
+	if r := RunCmd(context.Background(), "", nil, "sh", "-c", script); r.Code != 0 {
+		h.t.Fatalf("add machine %s: %v", m.Name, r)
 	}
 	return m
 }
 
 // sh runs a shell command on the machine.
-func (m *machine) sh(script string) result {
+func (m *Machine) Sh(script string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return runCmd(ctx, "", nil, "nsenter", "--net=/run/netns/"+m.name, "sh", "-c", script)
+	return RunCmd(ctx, "", nil, "nsenter", "--net=/run/netns/"+m.Name, "sh", "-c", script)
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func WaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -357,3 +356,9 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
+
+// T returns the test the host belongs to.
+func (h *Host) T() *testing.T { return h.t }
+
+// Dir is a scratch directory of the host's that is removed with it.
+func (h *Host) Dir() string { return h.dir }
