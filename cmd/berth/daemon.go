@@ -34,6 +34,7 @@ type daemonFlags struct {
 	pools        []string
 	table        string
 	cgroupParent string
+	dns          []string
 }
 
 func daemonCommand() *cobra.Command {
@@ -58,6 +59,7 @@ func daemonCommand() *cobra.Command {
 	fl.StringArrayVar(&f.pools, "default-address-pool", nil, "default address pool, e.g. base=10.10.0.0/16,size=24")
 	fl.StringVar(&f.table, "nftables-table", "berth", "name of the nftables table berth owns")
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "berth", "parent cgroup of containers")
+	fl.StringArrayVar(&f.dns, "dns", nil, "DNS server to use (instead of the host's resolv.conf upstreams)")
 	return cmd
 }
 
@@ -96,6 +98,13 @@ func daemonConfig(f daemonFlags, log *slog.Logger) (daemon.Config, error) {
 		if nc.BIP, err = netip.ParsePrefix(f.bip); err != nil {
 			return daemon.Config{}, fmt.Errorf("invalid --bip %q: %w", f.bip, err)
 		}
+	}
+	for _, s := range f.dns {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return daemon.Config{}, fmt.Errorf("invalid --dns %q: %w", s, err)
+		}
+		nc.DNS = append(nc.DNS, a)
 	}
 	for _, p := range f.pools {
 		pool, err := ipam.ParseAddressPool(p)

@@ -34,6 +34,9 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if req.ConsoleSize != nil && tty {
+		s.d.ExecResize(id, uint16(req.ConsoleSize[0]), uint16(req.ConsoleSize[1]))
+	}
 	if req.Detach {
 		go s.d.ExecStart(context.Background(), id, nil, nil, nil)
 		w.WriteHeader(http.StatusOK)

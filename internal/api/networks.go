@@ -99,4 +99,3 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) {
 	deleted := s.d.PruneNetworks(r.Context(), f)
 	writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: deleted})
 }
-

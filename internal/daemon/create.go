@@ -48,7 +48,7 @@ func (d *Daemon) Create(ctx context.Context, req CreateRequest) (string, error) 
 		return "", err
 	}
 	if err := d.validateNetworking(&rec, req.NetworkingConfig); err != nil {
-		return "", err
+		return "", networkingCreateError(err)
 	}
 	if err := validateHostConfig(req.HostConfig); err != nil {
 		return "", err

@@ -1,15 +1,20 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -148,6 +153,14 @@ func (d *Daemon) execProcess(e *execProc, rec container.Record) (*specs.Process,
 	if e.Config.Tty && !hasEnv(p.Env, "TERM") {
 		p.Env = append(p.Env, "TERM=xterm")
 	}
+	p.ConsoleSize = nil
+	e.mu.Lock()
+	cs := e.Config.ConsoleSize
+	e.mu.Unlock()
+	if e.Config.Tty && cs != nil && cs[0] > 0 && cs[1] > 0 {
+		// The runtime sizes the pty before the process runs.
+		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
 	return &p, nil
 }
 
@@ -164,7 +177,9 @@ func (d *Daemon) runExec(ctx context.Context, e *execProc, rec container.Record,
 	if err := writeJSON(filepath.Join(dir, "process.json"), proc); err != nil {
 		return 126, err
 	}
-	args := []string{"--root", d.runtimeRoot(), "exec", "--process", filepath.Join(dir, "process.json"), "--pid-file", filepath.Join(dir, "pid")}
+	logPath := filepath.Join(dir, "runtime.log")
+	args := []string{"--root", d.runtimeRoot(), "--log", logPath, "--log-format", "json",
+		"exec", "--process", filepath.Join(dir, "process.json"), "--pid-file", filepath.Join(dir, "pid")}
 	if e.Config.Tty {
 		return d.runExecTTY(ctx, e, dir, args, rec.ID, stdin, stdout)
 	}
@@ -177,7 +192,29 @@ func (d *Daemon) runExec(ctx context.Context, e *execProc, rec container.Record,
 		}
 		go func() { io.Copy(w, stdin); w.Close() }()
 	}
-	return exitCode(cmd.Run())
+	code, err := exitCode(cmd.Run())
+	if msg, failed := runtimeFailure(logPath); failed {
+		// runc printed its message on the exec's stderr already.
+		return startFailureCode(errors.New(msg)), nil
+	}
+	return code, err
+}
+
+// runtimeFailure returns the runtime's error, if it failed to start the
+// process (rather than the process exiting non-zero).
+func runtimeFailure(logPath string) (string, bool) {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return "", false
+	}
+	var msg string
+	for _, line := range strings.Split(string(data), "\n") {
+		var entry struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" {
+			msg = entry.Msg
+		}
+	}
+	return msg, msg != ""
 }
 
 func exitCode(err error) (int, error) {
@@ -193,27 +230,45 @@ func exitCode(err error) (int, error) {
 	return 126, err
 }
 
+// runExecTTY runs the exec on a pty. runc hands out a pty master only when it
+// detaches (`exec -d --console-socket`), so the exec process is re-parented
+// to this daemon, which is a child subreaper for that reason, and reaped here.
 func (d *Daemon) runExecTTY(ctx context.Context, e *execProc, dir string, args []string, id string, stdin io.Reader, stdout io.Writer) (int, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 126, fmt.Errorf("become subreaper: %w", err)
+	}
 	sock := shim.ShortSocket(dir, "exec-console")
 	os.MkdirAll(shim.SocketDir, 0o700)
+	os.Remove(sock)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		return 126, err
 	}
 	defer l.Close()
-	cmd := exec.Command(d.cfg.Runtime, append(args, "--tty", "--console-socket", sock, id)...)
-	if err := cmd.Start(); err != nil {
-		return 126, err
+	var stderr bytes.Buffer
+	cmd := exec.Command(d.cfg.Runtime, append(args, "--detach", "--console-socket", sock, id)...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg, failed := runtimeFailure(args[3])
+		if !failed {
+			msg = strings.TrimSpace(stderr.String() + " " + err.Error())
+		}
+		err = fmt.Errorf("OCI runtime exec failed: %s", msg)
+		return startFailureCode(err), err
 	}
+	// runc has exited, so the console it sent is queued on the listener.
+	l.SetDeadline(time.Now().Add(5 * time.Second))
 	master, err := acceptConsole(l)
 	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
 		return 126, fmt.Errorf("exec console: %w", err)
 	}
 	defer master.Close()
+	pid, err := readPidFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		return 126, err
+	}
 	e.mu.Lock()
-	e.console = master
+	e.console, e.pid = master, pid
 	if cs := e.Config.ConsoleSize; cs != nil && cs[0] > 0 {
 		pty.Setsize(master, &pty.Winsize{Rows: uint16(cs[0]), Cols: uint16(cs[1])})
 	}
@@ -223,9 +278,43 @@ func (d *Daemon) runExecTTY(ctx context.Context, e *execProc, dir string, args [
 	}
 	copied := make(chan struct{})
 	go func() { io.Copy(stdout, master); close(copied) }()
-	code, err := exitCode(cmd.Wait())
-	<-copied
-	return code, err
+	code := reapPid(pid)
+	// Output written just before the exit is still in the pty; background
+	// processes that keep it open cannot hold the exit back for long.
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+	}
+	e.mu.Lock()
+	e.console = nil
+	e.mu.Unlock()
+	return code, nil
+}
+
+// reapPid waits for a child (or re-parented orphan) and returns its exit code.
+func reapPid(pid int) int {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 255
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}
+
+func readPidFile(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read exec pid: %w", err)
+	}
+	return strconv.Atoi(strings.TrimSpace(string(data)))
 }
 
 func acceptConsole(l *net.UnixListener) (*os.File, error) {
@@ -260,6 +349,8 @@ func (d *Daemon) ExecResize(id string, height, width uint16) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.console == nil {
+		// Not started yet: the size applies when the console comes.
+		e.Config.ConsoleSize = &[2]uint{uint(height), uint(width)}
 		return nil
 	}
 	return pty.Setsize(e.console, &pty.Winsize{Rows: height, Cols: width})

@@ -15,8 +15,6 @@ import (
 	"github.com/moby/moby/api/types/events"
 )
 
-func mobycontainerMode(name string) mobycontainer.NetworkMode { return mobycontainer.NetworkMode(name) }
-
 // Rename changes a container's name; its DNS names follow at once.
 func (d *Daemon) Rename(ref, newName string) error {
 	if !validName.MatchString(newName) {

@@ -123,13 +123,15 @@ func (d *Daemon) attachNetworks(ctx context.Context, c *ctr, undo *undoStack) (s
 }
 
 // networkOrder lists the networks to join: the mode's network first (it
-// holds the default route and the published ports), then the others by name.
+// holds the default route and the published ports), then the others by
+// name. A network the container was disconnected from is not joined.
 func (d *Daemon) networkOrder(rec container.Record, mode string) []string {
 	first, _ := d.net.Name(mode)
-	out := []string{first}
-	var rest []string
+	var out, rest []string
 	for name := range rec.NetworkConfig {
-		if name != first {
+		if name == first {
+			out = append(out, name)
+		} else {
 			rest = append(rest, name)
 		}
 	}

@@ -75,6 +75,16 @@ func MatchNetwork(n mobynet.Inspect, f map[string][]string) bool {
 		check("type", func(v string) bool { return (v == "builtin") == builtin })
 }
 
+// networkingCreateError turns "not found" into "invalid parameter" for a
+// container create: the docker CLI answers a 404 there by pulling the image,
+// which would bury "network nosuch not found" under a pull error.
+func networkingCreateError(err error) error {
+	if errdefs.Is(err, errdefs.NotFound) {
+		return errdefs.AsInvalid(err)
+	}
+	return err
+}
+
 // ConnectNetwork attaches a container to a network; a running container
 // gets its new interface at once.
 func (d *Daemon) ConnectNetwork(ctx context.Context, netRef, ref string, es *mobynet.EndpointSettings) error {
@@ -146,17 +156,8 @@ func (d *Daemon) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 		break
 	}
 	delete(c.rec.NetworkConfig, name)
-	if string(c.rec.HostConfig.NetworkMode) == name {
-		c.rec.HostConfig.NetworkMode = ""
-		if len(c.rec.NetworkConfig) > 0 {
-			for other := range c.rec.NetworkConfig {
-				c.rec.HostConfig.NetworkMode = mobycontainerMode(other)
-				break
-			}
-		} else {
-			c.rec.HostConfig.NetworkMode = "none"
-		}
-	}
+	// NetworkMode keeps naming the network, as in Docker: a later connect
+	// brings the container back onto it.
 	d.save(c)
 	d.emit(events.NetworkEventType, events.ActionDisconnect, name, map[string]string{"container": c.rec.ID, "name": name})
 	return nil

@@ -46,12 +46,19 @@ func (d *Daemon) restore(ctx context.Context) {
 	}
 }
 
+// restartOnBoot applies Docker's rules to a container found exited when
+// the daemon starts: always restarts even after a manual stop,
+// unless-stopped and on-failure only when nobody stopped them.
 func restartOnBoot(rec container.Record) bool {
-	switch rec.HostConfig.RestartPolicy.Name {
+	p := rec.HostConfig.RestartPolicy
+	switch p.Name {
 	case "always":
 		return true
 	case "unless-stopped":
 		return !rec.State.ManualStop
+	case "on-failure":
+		return !rec.State.ManualStop && rec.State.ExitCode != 0 &&
+			(p.MaximumRetryCount == 0 || rec.State.RestartCount < p.MaximumRetryCount)
 	}
 	return false
 }

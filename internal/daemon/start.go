@@ -14,6 +14,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/shim"
 	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // undoStack collects the undo steps of a multi-step operation; on failure
@@ -61,16 +62,19 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr) (err error) {
 		}
 	}()
 	id := c.rec.ID
+	t0 := time.Now()
 	rootfs, err := d.images.Mount(ctx, c.rec.ImageID, id)
 	if err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
 	}
 	undo.push(func() { d.images.Unmount(id) })
 
+	t1 := time.Now()
 	nsPath, err := d.attachNetworks(ctx, c, &undo)
 	if err != nil {
 		return err
 	}
+	t2 := time.Now()
 	if err := d.writeEtcFiles(c); err != nil {
 		return err
 	}
@@ -82,6 +86,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr) (err error) {
 	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
+	t3 := time.Now()
 	pid, err := shim.Launch(ctx, d.cfg.ShimPath, dir, shim.Config{
 		ID: id, Bundle: dir, Runtime: d.cfg.Runtime, RuntimeRoot: d.runtimeRoot(),
 		LogPath: d.logPath(id), Tty: c.rec.Config.Tty, OpenStdin: c.rec.Config.OpenStdin,
@@ -90,6 +95,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr) (err error) {
 	if err != nil {
 		return errdefs.AsInvalid(fmt.Errorf("failed to create task for container: %w", err))
 	}
+	t4 := time.Now()
+	d.log.Debug("container started", "container", c.rec.Name, "rootfs", t1.Sub(t0), "network", t2.Sub(t1),
+		"bundle", t3.Sub(t2), "runtime", t4.Sub(t3), "total", t4.Sub(t0))
 	c.rec.State = container.State{
 		Status: container.Running, Pid: pid, StartedAt: time.Now().UTC(),
 		RestartCount: c.rec.State.RestartCount,
@@ -138,6 +146,10 @@ func (d *Daemon) buildSpec(c *ctr, rootfs, nsPath string) (any, error) {
 	spec, err := container.Spec(in)
 	if err != nil {
 		return nil, errdefs.AsInvalid(err)
+	}
+	if sz := hc.ConsoleSize; in.Tty && sz[0] > 0 && sz[1] > 0 {
+		// The runtime sizes the pty before the process runs.
+		spec.Process.ConsoleSize = &specs.Box{Height: sz[0], Width: sz[1]}
 	}
 	return spec, nil
 }

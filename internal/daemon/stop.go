@@ -112,14 +112,36 @@ func (d *Daemon) Kill(ctx context.Context, ref, signal string) error {
 	if signal == "" {
 		signal = "SIGKILL"
 	}
-	if _, err := parseSignal(signal); err != nil {
+	sig, err := parseSignal(signal)
+	if err != nil {
 		return errdefs.Invalidf("invalid signal: %s", signal)
+	}
+	if killStops(rec.Config.StopSignal, sig) {
+		// As in Docker, a kill is a manual stop: no restart policy brings
+		// the container back (until it is started or the daemon restarts).
+		c.mu.Lock()
+		if c.rec.State.Status == container.Running {
+			c.rec.State.ManualStop = true
+			d.save(c)
+		}
+		c.mu.Unlock()
 	}
 	if err := d.signal(ctx, rec.ID, signal); err != nil {
 		return err
 	}
 	d.emitContainer(c, events.ActionKill, map[string]string{"signal": strings.TrimPrefix(signal, "SIG")})
 	return nil
+}
+
+// killStops reports whether `docker kill -s sig` counts as a manual stop:
+// Docker's rule is SIGKILL, the container's stop signal, or any signal when
+// the container sets none.
+func killStops(stopSignal string, sig syscall.Signal) bool {
+	if stopSignal == "" || sig == syscall.SIGKILL {
+		return true
+	}
+	ss, err := parseSignal(stopSignal)
+	return err == nil && ss == sig
 }
 
 // Restart stops (if running) and starts a container.

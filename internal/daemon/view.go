@@ -257,11 +257,7 @@ func matchFilters(rec container.Record, f map[string][]string) bool {
 	return match("name", func(v string) bool { return strings.Contains(rec.Name, strings.TrimPrefix(v, "/")) }) &&
 		match("id", func(v string) bool { return strings.HasPrefix(rec.ID, v) }) &&
 		match("status", func(v string) bool { return string(rec.State.Status) == v }) &&
-		match("label", func(v string) bool {
-			k, val, hasVal := strings.Cut(v, "=")
-			got, ok := rec.Config.Labels[k]
-			return ok && (!hasVal || got == val)
-		}) &&
+		allLabels(rec.Config.Labels, f["label"]) &&
 		match("network", func(v string) bool {
 			for _, ep := range rec.Endpoints {
 				if ep.NetworkName == v || strings.HasPrefix(ep.NetworkID, v) {
@@ -271,4 +267,17 @@ func matchFilters(rec container.Record, f map[string][]string) bool {
 			return false
 		}) &&
 		match("ancestor", func(v string) bool { return rec.Image == v || strings.HasPrefix(rec.ImageID, v) })
+}
+
+// allLabels reports whether labels satisfy every label filter ("k" or
+// "k=v"): unlike other filters, several label filters must all hold.
+func allLabels(labels map[string]string, filters []string) bool {
+	for _, v := range filters {
+		k, val, hasVal := strings.Cut(v, "=")
+		got, ok := labels[k]
+		if !ok || (hasVal && got != val) {
+			return false
+		}
+	}
+	return true
 }

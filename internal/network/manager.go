@@ -33,6 +33,9 @@ type Config struct {
 	NetNSDir     string // where container network namespaces are pinned
 	ResolvConf   string // host resolv.conf (default /etc/resolv.conf)
 	Logger       *slog.Logger
+
+	// DNS (--dns) replaces the upstreams read from ResolvConf.
+	DNS []netip.Addr
 }
 
 // LiveEndpoint is an endpoint of a running container, given at start-up so
@@ -130,6 +133,9 @@ func (m *Manager) hostResolv() container.ResolvConf {
 		}
 	}
 	rc.Nameservers = rc.Upstreams()
+	if len(m.cfg.DNS) > 0 {
+		rc.Nameservers = m.cfg.DNS
+	}
 	if len(rc.Nameservers) == 0 {
 		rc.Nameservers = []netip.Addr{netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("8.8.4.4")}
 	}

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"os"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -35,7 +36,10 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 	if isPredefined(req.Name) || m.byNameLocked(req.Name) != nil {
 		return "", errdefs.Conflictf("network with name %s already exists", req.Name)
 	}
+	t0 := time.Now()
+	defer func() { fmt.Fprintln(os.Stderr, "TIMING C total", time.Since(t0)) }()
 	rec, err := m.recordFromRequest(ctx, req)
+	fmt.Fprintln(os.Stderr, "TIMING C record", time.Since(t0))
 	if err != nil {
 		return "", err
 	}
@@ -46,6 +50,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 	if err := m.program(ctx, n); err != nil {
 		return "", err
 	}
+	fmt.Fprintln(os.Stderr, "TIMING C program", time.Since(t0))
 	if err := m.store.Put(store.Networks, rec.ID, rec); err != nil {
 		m.unprogram(ctx, n)
 		return "", fmt.Errorf("network %s: persist: %w", rec.Name, err)
@@ -80,6 +85,9 @@ func (m *Manager) recordFromRequest(ctx context.Context, req CreateRequest) (Rec
 	if err := applyOptions(&rec, req.Options); err != nil {
 		return Record{}, err
 	}
+	if err := validateIPAM(req.IPAM); err != nil {
+		return Record{}, err
+	}
 	if req.IPAM != nil {
 		for _, c := range req.IPAM.Config {
 			rec.Subnets = append(rec.Subnets, Subnet{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, Aux: c.AuxAddress})
@@ -89,6 +97,90 @@ func (m *Manager) recordFromRequest(ctx context.Context, req CreateRequest) (Rec
 		return Record{}, err
 	}
 	return rec, nil
+}
+
+// validateIPAM checks the requested subnets, ranges, gateways and aux
+// addresses the way dockerd does (api/types/network.ValidateIPAM), so that
+// every mistake is reported at once, in Docker's words.
+func validateIPAM(ipam *mobynet.IPAM) error {
+	if ipam == nil {
+		return nil
+	}
+	var errs []string
+	for _, c := range ipam.Config {
+		s := c.Subnet
+		if !s.IsValid() {
+			errs = append(errs, fmt.Sprintf("invalid subnet %s: invalid CIDR block notation", s))
+			continue
+		}
+		if s != s.Masked() {
+			errs = append(errs, fmt.Sprintf("invalid subnet %s: it should be %s", s, s.Masked()))
+		}
+		errs = append(errs, validateIPRange(c.IPRange, s)...)
+		if err := validateAddress(c.Gateway, s); err != "" {
+			errs = append(errs, fmt.Sprintf("invalid gateway %s: %s", c.Gateway, err))
+		}
+		names := make([]string, 0, len(c.AuxAddress))
+		for name := range c.AuxAddress {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if err := validateAddress(c.AuxAddress[name], s); err != "" {
+				errs = append(errs, fmt.Sprintf("invalid auxiliary address %s: %s", name, err))
+			}
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errdefs.Invalidf("invalid network config:\n%s", errs[0])
+	}
+	return errdefs.Invalidf("invalid network config:\n* %s", strings.Join(errs, "\n* "))
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+func validateIPRange(r, subnet netip.Prefix) []string {
+	if r == (netip.Prefix{}) {
+		return nil
+	}
+	if !r.IsValid() {
+		return []string{fmt.Sprintf("invalid ip-range %s: invalid CIDR block notation", r)}
+	}
+	if r.Addr().Is4() != subnet.Addr().Is4() {
+		return []string{fmt.Sprintf("invalid ip-range %s: parent subnet is an %s block", r, family(subnet.Addr()))}
+	}
+	var errs []string
+	if r.Bits() < subnet.Bits() {
+		errs = append(errs, fmt.Sprintf("invalid ip-range %s: CIDR block is bigger than its parent subnet %s", r, subnet))
+	}
+	if r != r.Masked() {
+		errs = append(errs, fmt.Sprintf("invalid ip-range %s: it should be %s", r, r.Masked()))
+	}
+	if !subnet.Masked().Overlaps(r.Masked()) {
+		errs = append(errs, fmt.Sprintf("invalid ip-range %s: parent subnet %s doesn't contain ip-range", r, subnet))
+	}
+	return errs
+}
+
+// validateAddress returns why a is not a usable address of subnet, or "".
+func validateAddress(a netip.Addr, subnet netip.Prefix) string {
+	switch {
+	case !a.IsValid():
+		return ""
+	case a.Is4() != subnet.Addr().Is4():
+		return fmt.Sprintf("parent subnet is an %s block", family(subnet.Addr()))
+	case !subnet.Masked().Contains(a):
+		return fmt.Sprintf("parent subnet %s doesn't contain this address", subnet)
+	}
+	return ""
 }
 
 func applyOptions(rec *Record, opts map[string]string) error {
@@ -186,6 +278,7 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 			}
 		}
 	}()
+	t0 := time.Now()
 	if err = m.br.EnsureBridge(ctx, bridgeConfig(n)); err != nil {
 		return fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
@@ -196,15 +289,18 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 			return fmt.Errorf("network %s: icc=false needs br_netfilter: %w", n.rec.Name, err)
 		}
 	}
+	fmt.Fprintln(os.Stderr, "TIMING P bridge", time.Since(t0))
 	if err = m.fw.AddNetwork(ctx, fwNetwork(n)); err != nil {
 		return fmt.Errorf("network %s: firewall: %w", n.rec.Name, err)
 	}
 	undo = append(undo, func() { m.fw.DelNetwork(context.Background(), n.shortID()) })
+	fmt.Fprintln(os.Stderr, "TIMING P fw", time.Since(t0))
 	if err = m.fw.AllowInDockerUser(ctx, n.rec.Bridge); err != nil {
 		m.log.Warn("accept berth bridge in DOCKER-USER", "bridge", n.rec.Bridge, "err", err)
 		err = nil
 	}
 	undo = append(undo, func() { m.fw.RemoveFromDockerUser(context.Background(), n.rec.Bridge) })
+	fmt.Fprintln(os.Stderr, "TIMING P dockeruser", time.Since(t0))
 	if !n.rec.Default {
 		var gws []netip.Addr
 		for _, g := range n.gateways() {
@@ -220,12 +316,17 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 // unprogram removes the network's kernel objects, keeping on past failures.
 func (m *Manager) unprogram(ctx context.Context, n *netState) error {
 	var errs []error
+	t0 := time.Now()
 	if !n.rec.Default {
 		errs = append(errs, m.dns.DelNetwork(n.shortID()))
 	}
+	fmt.Fprintln(os.Stderr, "TIMING U dns", time.Since(t0))
 	errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
+	fmt.Fprintln(os.Stderr, "TIMING U dockeruser", time.Since(t0))
 	errs = append(errs, m.fw.DelNetwork(ctx, n.shortID()))
+	fmt.Fprintln(os.Stderr, "TIMING U fw", time.Since(t0))
 	errs = append(errs, m.br.DeleteBridge(ctx, n.rec.Bridge))
+	fmt.Fprintln(os.Stderr, "TIMING U bridge", time.Since(t0))
 	return errors.Join(errs...)
 }
 
@@ -270,6 +371,8 @@ func (m *Manager) Remove(ctx context.Context, ref string) error {
 		m.log.Warn("remove network", "network", n.rec.Name, "err", err)
 	}
 	delete(m.nets, n.rec.ID)
+	t1 := time.Now()
+	defer func() { fmt.Fprintln(os.Stderr, "TIMING U store", time.Since(t1)) }()
 	return m.store.Delete(store.Networks, n.rec.ID)
 }
 

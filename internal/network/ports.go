@@ -46,7 +46,7 @@ func (m *Manager) Publish(ctx context.Context, cid string, ep container.Endpoint
 	if err != nil {
 		return nil, err
 	}
-	if err := m.fw.AddPorts(ctx, maps); err != nil {
+	if err := m.addPorts(ctx, maps); err != nil {
 		return nil, fmt.Errorf("publish ports: %w", err)
 	}
 	m.mu.Lock()
@@ -92,6 +92,27 @@ func (m *Manager) Unpublish(ctx context.Context, cid string, ep container.Endpoi
 	return errors.Join(errs...)
 }
 
+// addPorts installs maps. A mapping the host reaches through 127.0.0.1 (one
+// on 127.0.0.1 or on every address) needs route_localnet on its bridge:
+// after the output hook DNATs a host connection, the packet keeps its
+// loopback source until postrouting masquerades it, and the kernel would
+// refuse to route it out of the bridge. The firewall's guard chain drops
+// loopback-addressed packets from anywhere but lo, so the sysctl opens no
+// way in from other machines or containers (moby#45610).
+func (m *Manager) addPorts(ctx context.Context, maps []firewall.PortMapping) error {
+	done := map[string]bool{}
+	for _, pm := range maps {
+		if done[pm.Bridge] || !pm.ContainerIP.Is4() || (pm.HostIP.IsValid() && !pm.HostIP.IsUnspecified() && !pm.HostIP.IsLoopback()) {
+			continue
+		}
+		done[pm.Bridge] = true
+		if err := firewall.EnableRouteLocalnet(pm.Bridge); err != nil {
+			m.log.Warn("ports published on 127.0.0.1 will not answer from the host", "bridge", pm.Bridge, "err", err)
+		}
+	}
+	return m.fw.AddPorts(ctx, maps)
+}
+
 func (m *Manager) mappings(ep container.Endpoint, ports []container.PortBinding) ([]firewall.PortMapping, error) {
 	m.mu.Lock()
 	n, ok := m.nets[ep.NetworkID]
@@ -110,12 +131,32 @@ func (m *Manager) mappings(ep container.Endpoint, ports []container.PortBinding)
 		if err != nil {
 			return nil, errdefs.Invalidf("cannot publish %s: the container has no address of that family on %s", p.HostIP, ep.NetworkName)
 		}
-		out = append(out, firewall.PortMapping{
+		pm := firewall.PortMapping{
 			Proto: p.Proto, HostIP: hip, HostPort: p.HostPort, HostPortEnd: p.HostPortEnd,
 			ContainerIP: pfx.Addr(), ContainerPort: p.ContainerPort, Bridge: n.rec.Bridge,
-		})
+		}
+		out = append(out, expand(pm, p.ContainerEnd)...)
 	}
 	return out, nil
+}
+
+// expand splits a host range published on a container range at another
+// offset (8000-8009:9000-9009) into one mapping per port: nftables cannot
+// add an offset to a port, and a firewall range mapping means either "the
+// same port" (ContainerPort == HostPort) or "all to ContainerPort".
+func expand(pm firewall.PortMapping, containerEnd uint16) []firewall.PortMapping {
+	if pm.HostPortEnd <= pm.HostPort || containerEnd <= pm.ContainerPort || pm.ContainerPort == pm.HostPort {
+		return []firewall.PortMapping{pm}
+	}
+	out := make([]firewall.PortMapping, 0, int(pm.HostPortEnd-pm.HostPort)+1)
+	for i := 0; i <= int(pm.HostPortEnd-pm.HostPort); i++ {
+		one := pm
+		one.HostPort = pm.HostPort + uint16(i)
+		one.HostPortEnd = one.HostPort
+		one.ContainerPort = pm.ContainerPort + uint16(i)
+		out = append(out, one)
+	}
+	return out
 }
 
 func toRecord(b portmap.Binding) container.PortBinding {

@@ -88,7 +88,7 @@ func (m *Manager) restoreEndpointLocked(ctx context.Context, l LiveEndpoint) {
 	m.mu.Unlock()
 	maps, err := m.mappings(l.Endpoint, l.Ports)
 	if err == nil {
-		err = m.fw.AddPorts(ctx, maps)
+		err = m.addPorts(ctx, maps)
 	}
 	m.mu.Lock()
 	if err != nil {

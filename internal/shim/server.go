@@ -216,4 +216,3 @@ func (s *server) goCopyOut(stream string, r *os.File) {
 		io.Copy(s.log.StreamWriter(stream), bufio.NewReaderSize(r, 32<<10))
 	}()
 }
-

@@ -15,7 +15,8 @@ import (
 type sizes struct {
 	runD, runRm     int // docker run -d / --rm samples per engine
 	netN, netScale  int // network create+rm samples; networks in the scaling run
-	tputRuns        int
+	tputRuns        int // container→container throughput and RR runs
+	h2cRuns         int // rounds of the three host→container paths
 	tputDur         time.Duration
 	rrN, dnsN       int
 	seqN, memAt     int // sequential starts; memory is read at memAt running containers
@@ -23,12 +24,12 @@ type sizes struct {
 }
 
 func full() sizes {
-	return sizes{runD: 30, runRm: 20, netN: 20, netScale: 100, tputRuns: 3, tputDur: 3 * time.Second,
+	return sizes{runD: 30, runRm: 20, netN: 20, netScale: 100, tputRuns: 3, h2cRuns: 5, tputDur: 3 * time.Second,
 		rrN: 10000, dnsN: 10000, seqN: 200, memAt: 50, portsN: 300, portsPe: 10}
 }
 
 func quick() sizes {
-	return sizes{runD: 6, runRm: 4, netN: 5, netScale: 20, tputRuns: 1, tputDur: 2 * time.Second,
+	return sizes{runD: 6, runRm: 4, netN: 5, netScale: 20, tputRuns: 1, h2cRuns: 1, tputDur: 2 * time.Second,
 		rrN: 2000, dnsN: 2000, seqN: 30, memAt: 30, portsN: 30, portsPe: 10}
 }
 
@@ -203,33 +204,47 @@ func (b *bench) stepNetworks() {
 	})
 	b.setMedians(s)
 
-	b.logf("network create, %d networks", b.n.netScale)
-	times := map[string][]float64{}
-	names := map[string][]string{}
+	// Scaling series run one engine at a time, so that each engine's
+	// growth is measured against its own objects only.
 	keys := []string{"net_first", "net_last", "net_ratio"}
-	b.loop(b.n.netScale, keys, func(i int, e *engine) error {
-		name := fmt.Sprintf("bbench-s%d", i)
-		d, _, err := e.timed("network", "create", name)
-		if err != nil {
-			return err
-		}
-		times[e.name] = append(times[e.name], ms(d))
-		names[e.name] = append(names[e.name], name)
-		return nil
-	})
 	for _, e := range b.engines {
-		if xs := times[e.name]; len(xs) == b.n.netScale {
-			first, last := firstLast(xs)
+		b.logf("%s: network create, %d networks", e.name, b.n.netScale)
+		var times []float64
+		var names []string
+		err := b.series(e, b.n.netScale, func(i int) error {
+			name := fmt.Sprintf("bbench-s%d", i)
+			d, _, err := e.timed("network", "create", name)
+			if err == nil {
+				times = append(times, ms(d))
+				names = append(names, name)
+			}
+			return err
+		})
+		if err != nil {
+			b.res.fail(e.name, err, keys...)
+		} else {
+			first, last := firstLast(times)
 			b.res.set("net_first", e.name, first)
 			b.res.set("net_last", e.name, last)
 			b.res.set("net_ratio", e.name, last/first)
 		}
-		if len(names[e.name]) > 0 {
-			if _, err := e.cmd(append([]string{"network", "rm"}, names[e.name]...)...); err != nil {
+		if len(names) > 0 {
+			if _, err := e.cmd(append([]string{"network", "rm"}, names...)...); err != nil {
 				b.res.fail(e.name, err)
 			}
 		}
 	}
+}
+
+// series runs f n times on one engine and stops at the first error.
+func (b *bench) series(e *engine, n int, f func(i int) error) error {
+	for i := 0; i < n; i++ {
+		if err := f(i); err != nil {
+			b.logf("  %s failed: %v", e.name, err)
+			return err
+		}
+	}
+	return nil
 }
 
 // waitTCP waits until addr accepts connections.
@@ -334,9 +349,13 @@ func (b *bench) stepTraffic() {
 		return err
 	})
 
-	b.logf("host→container throughput (direct, 127.0.0.1:port, %s:port): %d × %s", b.hostAddr, b.n.tputRuns, dur)
+	b.logf("host→container throughput (direct, 127.0.0.1:port, %s:port): %d × %s", b.hostAddr, b.n.h2cRuns, dur)
+	// Each round measures the three paths back to back, and the ratios to
+	// direct are taken within a round, so that load from other work on the
+	// machine, which drifts over seconds, mostly cancels out.
 	broken := map[string]map[string]bool{"h2c_direct": {}, "h2c_loop": {}, "h2c_addr": {}}
-	for r := 0; r < b.n.tputRuns; r++ {
+	for r := 0; r < b.n.h2cRuns; r++ {
+		round := map[string]map[string]float64{}
 		for t, key := range []string{"h2c_direct", "h2c_loop", "h2c_addr"} {
 			b.each(r*3+t, broken[key], []string{key}, func(_ int, e *engine) error {
 				sv, err := ready(e)
@@ -347,14 +366,34 @@ func (b *bench) stepTraffic() {
 				v, err := b.hostTput(addr)
 				if err == nil {
 					s.add(key, e.name, v)
+					if round[e.name] == nil {
+						round[e.name] = map[string]float64{}
+					}
+					round[e.name][key] = v
 				}
 				return err
 			})
 		}
+		for eng, vals := range round {
+			direct, ok := vals["h2c_direct"]
+			if !ok || direct == 0 {
+				continue
+			}
+			for _, key := range []string{"h2c_loop", "h2c_addr"} {
+				if v, ok := vals[key]; ok {
+					s.add(key+"_ratio", eng, v/direct)
+				}
+			}
+		}
 	}
 	b.setMedians(s)
-	b.res.derive("h2c_loop_ratio", func(a, d float64) float64 { return a / d }, "h2c_loop", "h2c_direct", b.names())
-	b.res.derive("h2c_addr_ratio", func(a, d float64) float64 { return a / d }, "h2c_addr", "h2c_direct", b.names())
+	for _, key := range []string{"h2c_loop", "h2c_addr"} {
+		for _, e := range b.engines {
+			if b.res.notes[key][e.name] != "" || b.res.notes["h2c_direct"][e.name] != "" {
+				b.res.note(key+"_ratio", e.name, "FAIL")
+			}
+		}
+	}
 	b.cleanAll()
 }
 
@@ -389,16 +428,13 @@ func (b *bench) stepDNS() {
 	})
 }
 
-// startN starts containers i0..i1-1 on every engine, interleaved, and adds
-// each start time to times.
-func (b *bench) startN(i0, i1 int, keys []string, times map[string][]float64, args func(i int, e *engine) []string, only string) {
-	b.loop(i1-i0, keys, func(i int, e *engine) error {
-		if only != "" && e.name != only {
-			return nil
-		}
-		d, _, err := e.timed(args(i0+i, e)...)
+// startSeries starts containers i0..i1-1 on one engine and adds each
+// start time to times.
+func (b *bench) startSeries(e *engine, i0, i1 int, times *[]float64, args func(i int) []string) error {
+	return b.series(e, i1-i0, func(i int) error {
+		d, _, err := e.timed(args(i0 + i)...)
 		if err == nil {
-			times[e.name] = append(times[e.name], ms(d))
+			*times = append(*times, ms(d))
 		}
 		return err
 	})
@@ -425,48 +461,52 @@ func (b *bench) timeRemoveAll(e *engine) (float64, error) {
 func (b *bench) stepScale() {
 	b.cleanAll()
 	n := b.n
-	b.logf("sequential start of %d containers (memory at %d)", n.seqN, n.memAt)
 	keys := []string{"seq_first", "seq_last", "seq_ratio", "daemon_rss", "shim_rss", "shim_pss", "rm_per"}
-	times := map[string][]float64{}
-	sleeper := func(int, *engine) []string { return []string{"run", "-d", "busybox", "sleep", "600"} }
-	b.startN(0, n.memAt, keys, times, sleeper, "")
-	// Let the daemons settle before reading their memory.
-	time.Sleep(3 * time.Second)
+	sleeper := func(int) []string { return []string{"run", "-d", "busybox", "sleep", "600"} }
 	for _, e := range b.engines {
-		if len(times[e.name]) != n.memAt {
-			continue
+		b.logf("%s: sequential start of %d containers (memory at %d)", e.name, n.seqN, n.memAt)
+		var times []float64
+		err := b.startSeries(e, 0, n.memAt, &times, sleeper)
+		if err == nil {
+			b.readMemory(e)
+			err = b.startSeries(e, n.memAt, n.seqN, &times, sleeper)
 		}
-		rss, err := e.daemonRSS()
 		if err != nil {
-			b.res.fail(e.name, fmt.Errorf("reading daemon RSS: %w", err), "daemon_rss")
+			b.res.fail(e.name, err, keys...)
 		} else {
-			b.res.set("daemon_rss", e.name, rss)
-		}
-		sum, pss, count := e.shimMem()
-		if count == 0 {
-			b.res.fail(e.name, fmt.Errorf("no %s processes under %s found", e.shim, e.root), "shim_rss", "shim_pss")
-		} else {
-			b.res.set("shim_rss", e.name, sum/float64(n.memAt))
-			b.res.set("shim_pss", e.name, pss/float64(n.memAt))
-			b.logf("  %s: daemon %.1f MB, %d %s processes, RSS %.1f MB, PSS %.1f MB in all", e.name, b.res.vals["daemon_rss"][e.name], count, e.shim, sum, pss)
-		}
-	}
-	b.startN(n.memAt, n.seqN, keys, times, sleeper, "")
-	for _, e := range b.engines {
-		if xs := times[e.name]; len(xs) == n.seqN {
-			first, last := firstLast(xs)
+			first, last := firstLast(times)
 			b.res.set("seq_first", e.name, first)
 			b.res.set("seq_last", e.name, last)
 			b.res.set("seq_ratio", e.name, last/first)
 		}
-		per, err := b.timeRemoveAll(e)
-		if err != nil {
+		if per, err := b.timeRemoveAll(e); err != nil {
 			b.res.fail(e.name, err, "rm_per")
 		} else {
 			b.res.set("rm_per", e.name, per)
 		}
+		b.cleanAll()
 	}
-	b.cleanAll()
+}
+
+// readMemory reads the daemon's and the shims' memory with n.memAt
+// containers running.
+func (b *bench) readMemory(e *engine) {
+	// Let the daemon settle before reading its memory.
+	time.Sleep(3 * time.Second)
+	rss, err := e.daemonRSS()
+	if err != nil {
+		b.res.fail(e.name, fmt.Errorf("reading daemon RSS: %w", err), "daemon_rss")
+	} else {
+		b.res.set("daemon_rss", e.name, rss)
+	}
+	sum, pss, count := e.shimMem()
+	if count == 0 {
+		b.res.fail(e.name, fmt.Errorf("no %s processes under %s found", e.shim, e.root), "shim_rss", "shim_pss")
+		return
+	}
+	b.res.set("shim_rss", e.name, sum/float64(b.n.memAt))
+	b.res.set("shim_pss", e.name, pss/float64(b.n.memAt))
+	b.logf("  %s: daemon %.1f MB, %d %s processes, RSS %.1f MB, PSS %.1f MB in all", e.name, rss, count, e.shim, sum, pss)
 }
 
 // stepPorts starts containers with n.portsPe published ports each, on
@@ -500,13 +540,15 @@ func (b *bench) stepPorts() {
 	}
 	b.logf("berth: sequential start of %d containers with %d published ports each", n.portsN, n.portsPe)
 	b.cleanAll()
-	times := map[string][]float64{}
-	b.startN(0, n.portsN, keys, times, func(i int, _ *engine) []string {
+	var times []float64
+	err := b.startSeries(e, 0, n.portsN, &times, func(i int) []string {
 		lo := 20000 + i*n.portsPe
 		return []string{"run", "-d", "-p", fmt.Sprintf("%d-%d:1000-%d", lo, lo+n.portsPe-1, 1000+n.portsPe-1), "busybox", "sleep", "600"}
-	}, "berth")
-	if xs := times["berth"]; len(xs) == n.portsN {
-		first, last := firstLast(xs)
+	})
+	if err != nil {
+		b.res.fail("berth", err, keys...)
+	} else {
+		first, last := firstLast(times)
 		b.res.set("ports_first", "berth", first)
 		b.res.set("ports_last", "berth", last)
 		b.res.set("ports_ratio", "berth", last/first)

@@ -126,9 +126,12 @@ func (r *report) markdown() string {
 	sb.WriteString(r.table())
 	sb.WriteString("\nGoals are judged on berth's value. Times are medians of samples taken with the engines alternating " +
 		"(A/B, the first engine switching every round), each through the same docker CLI with DOCKER_HOST switched; " +
-		"container removal is outside every start timing. Throughput: netkit tput-client, " +
-		fmt.Sprintf("%v per run, median of %d run(s); ", r.sizes.tputDur, r.sizes.tputRuns) +
-		"the client runs in a container (container→container) or on the host (host→container). " +
+		"container removal is outside every start timing. The scaling series (networks, sequential starts, memory) " +
+		"run one engine at a time, so that each engine's growth is measured against its own objects only. " +
+		"Throughput: netkit tput-client, " +
+		fmt.Sprintf("%v per run, median of %d run(s) container→container (client in a container) and of %d rounds host→container (client on the host); ",
+			r.sizes.tputDur, r.sizes.tputRuns, r.sizes.h2cRuns) +
+		"ratios to direct are medians of per-round ratios. " +
 		"DNS: netkit dnsbench from a container on a user-defined network, resolver from its /etc/resolv.conf, " +
 		"one UDP socket, queries one after another. Memory: VmRSS; Docker's daemon RSS is dockerd + containerd, " +
 		"its shim is containerd-shim-runc-v2. Published ports with many containers are measured on berth only " +

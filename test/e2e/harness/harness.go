@@ -362,3 +362,110 @@ func (h *Host) T() *testing.T { return h.t }
 
 // Dir is a scratch directory of the host's that is removed with it.
 func (h *Host) Dir() string { return h.dir }
+
+// NewHostWith is NewHost with setup run inside the fresh namespace before
+// the daemon first starts (e.g. to add an address the default pool must
+// skip). setup may call h.Sh and h.MustSh.
+func NewHostWith(t *testing.T, setup func(h *Host), extraFlags ...string) *Host {
+	t.Helper()
+	if Env.skip != "" {
+		t.Skip(Env.skip)
+	}
+	id := RandHex(3)
+	h := &Host{t: t, Name: "bte-" + id, cgroup: "berth-e2e-" + id, extra: extraFlags}
+	h.dir = t.TempDir()
+	h.Sock = filepath.Join(h.dir, "berth.sock")
+	h.logPath = filepath.Join(h.dir, "daemon.log")
+	if r := RunCmd(context.Background(), "", nil, "ip", "netns", "add", h.Name); r.Code != 0 {
+		t.Fatalf("ip netns add %s: %v", h.Name, r)
+	}
+	t.Cleanup(h.cleanup)
+	h.Sh("ip link set lo up")
+	if setup != nil {
+		setup(h)
+	}
+	h.StartDaemon()
+	if r := h.DockerIn(ReadFile(t, Env.RootfsTar), "import", "-", "busybox:latest"); r.Code != 0 {
+		t.Fatalf("docker import busybox: %v", r)
+	}
+	return h
+}
+
+// DaemonLog returns what the daemon has logged so far.
+func (h *Host) DaemonLog() string {
+	b, _ := os.ReadFile(h.logPath)
+	return string(b)
+}
+
+// Proc is a program running in the background on a host or machine; it is
+// stopped (by its pid) when the test ends.
+type Proc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use; a one-slot
+// channel is its lock.
+type lockedBuffer struct {
+	mu chan struct{}
+	b  bytes.Buffer
+}
+
+func newLockedBuffer() *lockedBuffer { return &lockedBuffer{mu: make(chan struct{}, 1)} }
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	return l.b.String()
+}
+
+// Spawn starts args in the host's network namespace in the background.
+func (h *Host) Spawn(args ...string) *Proc { return spawnIn(h.t, h.Name, args) }
+
+// Spawn starts args on the machine in the background.
+func (m *Machine) Spawn(args ...string) *Proc { return spawnIn(m.h.t, m.Name, args) }
+
+func spawnIn(t *testing.T, ns string, args []string) *Proc {
+	t.Helper()
+	p := &Proc{out: newLockedBuffer(), done: make(chan struct{})}
+	p.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %v in %s: %v", args, ns, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Output returns what the program has printed so far (stdout and stderr).
+func (p *Proc) Output() string { return p.out.String() }
+
+// Pid is the program's process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Stop kills the program and waits for it; calling it again is harmless.
+func (p *Proc) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// WaitOutput waits until the program has printed want.
+func (p *Proc) WaitOutput(t *testing.T, want string, timeout time.Duration) {
+	t.Helper()
+	WaitFor(t, fmt.Sprintf("output %q (have %q)", want, p.Output()), timeout, func() bool {
+		return strings.Contains(p.Output(), want)
+	})
+}

@@ -12,6 +12,7 @@
 //	netkit rr-client [-n 10000] host:5002
 //	netkit dnsbench [-n 10000] [-server ip:53] [-name redis]
 //	netkit http -l :80 [-body text]
+//	netkit dns-server -l :53 -a name=ip [-a name=ip ...]
 package main
 
 import (
@@ -32,6 +33,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"rr-client":   runRRClient,
 	"dnsbench":    runDNSBench,
 	"http":        runHTTP,
+	"dns-server":  runDNSServer,
 }
 
 // usages are kept apart from commands, which the subcommands' own usage
@@ -45,6 +47,7 @@ var usages = map[string]string{
 	"rr-client":   "rr-client [-n 10000] host:5002",
 	"dnsbench":    "dnsbench [-n 10000] [-server ip:53] [-name redis]",
 	"http":        "http -l :80 [-body text]",
+	"dns-server":  "dns-server -l :53 -a name=ip [-a name=ip ...]",
 }
 
 func main() {
