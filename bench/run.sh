@@ -6,7 +6,7 @@
 # bench/results/<date>-<hostname>.md/.svg and latest.md/.svg. Everything
 # started here is stopped and removed on exit, failures included.
 #
-#   BENCH_QUICK=1        small samples, about three minutes (development)
+#   BENCH_QUICK=1        small samples, a couple of minutes (development)
 #   BENCH_DOCKER=0       berth only;  BENCH_BERTH=0: Docker only
 #   BENCH_HOST_ADDR=ip   non-loopback host address for published ports
 #                        (default: source address of the default route)

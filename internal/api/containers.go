@@ -35,6 +35,7 @@ func (s *Server) containerRoutes() {
 	m.HandleFunc("POST /exec/{id}/start", s.startExec)
 	m.HandleFunc("POST /exec/{id}/resize", s.resizeExec)
 	m.HandleFunc("GET /exec/{id}/json", s.inspectExec)
+	s.archiveRoutes()
 }
 
 func boolParam(r *http.Request, name string) bool {
@@ -298,6 +299,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 	opts := daemon.AttachOptions{
 		Stdin: boolParam(r, "stdin"), Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"),
 		Logs: boolParam(r, "logs"), Stream: boolParam(r, "stream"),
+		DetachKeys: r.URL.Query().Get("detachKeys"),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -320,18 +322,37 @@ func (s *Server) topContainer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, top)
 }
 
+// statsContainer answers GET /containers/{id}/stats. Each sample carries the
+// one before it (precpu_stats) so that clients can compute CPU percentages;
+// stream=false waits for a second sample, as Docker does, unless one-shot.
 func (s *Server) statsContainer(w http.ResponseWriter, r *http.Request) {
-	st, err := s.d.ContainerStats(r.PathValue("id"))
+	id := r.PathValue("id")
+	st, err := s.d.ContainerStats(id)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	q := r.URL.Query()
+	stream := q.Get("stream") == "" || boolParam(r, "stream")
 	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Query().Get("stream") == "false" || r.URL.Query().Get("stream") == "0" {
-		json.NewEncoder(w).Encode(st)
+	enc := json.NewEncoder(w)
+	if !stream {
+		if !boolParam(r, "one-shot") {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			prev := st
+			if st, err = s.d.ContainerStats(id); err != nil {
+				writeError(w, err)
+				return
+			}
+			st.PreCPUStats, st.PreRead = prev.CPUStats, prev.Read
+		}
+		enc.Encode(st)
 		return
 	}
-	enc := json.NewEncoder(w)
 	for {
 		enc.Encode(st)
 		if f, ok := w.(http.Flusher); ok {
@@ -342,8 +363,10 @@ func (s *Server) statsContainer(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(time.Second):
 		}
-		if st, err = s.d.ContainerStats(r.PathValue("id")); err != nil {
+		prev := st
+		if st, err = s.d.ContainerStats(id); err != nil {
 			return
 		}
+		st.PreCPUStats, st.PreRead = prev.CPUStats, prev.Read
 	}
 }

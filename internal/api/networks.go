@@ -24,11 +24,10 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := []network.Inspect{}
-	for _, n := range s.d.Networks().List() {
-		if daemon.MatchNetwork(n, f) {
-			out = append(out, n)
-		}
+	out, err := daemon.FilterNetworks(s.d.Networks().List(), f)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -96,6 +95,10 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	deleted := s.d.PruneNetworks(r.Context(), f)
+	deleted, err := s.d.PruneNetworks(r.Context(), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: deleted})
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,12 +126,16 @@ func (d *Daemon) withRoot(ref string, fn func(*rootFS) error) error {
 		return err
 	}
 	defer r.close()
+	// The files berth bind-mounts over the image's are what the container sees.
+	dd := d.dataDir(c.rec.ID)
+	r.binds = map[string]string{"etc/hosts": filepath.Join(dd, "hosts"),
+		"etc/resolv.conf": filepath.Join(dd, "resolv.conf"), "etc/hostname": filepath.Join(dd, "hostname")}
 	switch c.rec.State.Status {
 	case container.Running:
 		// The open root keeps the mount alive if the container exits meanwhile.
 		c.mu.Unlock()
 		locked = false
-	case container.Exited:
+	case container.Exited, container.Restarting:
 		defer func() {
 			r.close()
 			d.images.Unmount(c.rec.ID)
@@ -141,8 +146,9 @@ func (d *Daemon) withRoot(ref string, fn func(*rootFS) error) error {
 
 // rootFS is a container's root directory, open for scoped resolution.
 type rootFS struct {
-	dir string
-	fd  int
+	dir   string
+	fd    int
+	binds map[string]string // root-relative path -> host file mounted there
 }
 
 func openRoot(dir string) (*rootFS, error) {
@@ -150,7 +156,13 @@ func openRoot(dir string) (*rootFS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rootfs: %w", err)
 	}
-	return &rootFS{dir: dir, fd: fd}, nil
+	// The kernel's name for the root, which resolve compares against.
+	canon, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open rootfs: %w", err)
+	}
+	return &rootFS{dir: canon, fd: fd}, nil
 }
 
 func (r *rootFS) close() {
@@ -238,6 +250,9 @@ func (r *rootFS) statPath(ref, p string) (string, mobycontainer.PathStat, error)
 	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return "", mobycontainer.PathStat{}, notFound
 	}
+	if host, ok := r.binds[resolved]; ok {
+		unix.Stat(host, &st)
+	}
 	ps := mobycontainer.PathStat{
 		Name: path.Base(abs), Size: st.Size, Mode: fileMode(st.Mode),
 		Mtime: time.Unix(st.Mtim.Unix()),
@@ -277,6 +292,275 @@ func fileMode(m uint32) fs.FileMode {
 		mode |= fs.ModeSticky
 	}
 	return mode
+}
+
+// tarTree writes the tree at srcDir/srcBase (root-relative) to tw, its
+// top entry named rebase and the rest below it.
+func (r *rootFS) tarTree(tw *tar.Writer, srcDir, srcBase, rebase string) error {
+	if rebase == "/" {
+		rebase = "."
+	}
+	return r.tarEntry(tw, path.Join(srcDir, srcBase), rebase)
+}
+
+func (r *rootFS) tarEntry(tw *tar.Writer, rel, name string) error {
+	if host, ok := r.binds[rel]; ok {
+		return tarHostFile(tw, host, name)
+	}
+	fd, err := r.openIn(rel, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil // gone since it was listed
+		}
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	hdr := &tar.Header{
+		Name: name, Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Unix()),
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return r.tarDir(tw, rel, hdr)
+	case unix.S_IFREG:
+		hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
+		f, err := r.openIn(rel, unix.O_RDONLY|unix.O_NOFOLLOW)
+		if err != nil {
+			return err
+		}
+		file := os.NewFile(uintptr(f), rel)
+		defer file.Close()
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err = io.CopyN(tw, file, st.Size)
+		return err
+	case unix.S_IFLNK:
+		buf := make([]byte, unix.PathMax)
+		n, err := unix.Readlinkat(fd, "", buf)
+		if err != nil {
+			return err
+		}
+		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, string(buf[:n])
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	default:
+		return nil // sockets do not travel in tar
+	}
+	return tw.WriteHeader(hdr)
+}
+
+// tarHostFile writes the host file at path (one of berth's bind mounts) as name.
+func tarHostFile(tw *tar.Writer, hostPath, name string) error {
+	f, err := os.Open(hostPath)
+	if err != nil {
+		return nil // not made yet: nothing is mounted there
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), ModTime: fi.ModTime()}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err = io.CopyN(tw, f, fi.Size())
+	return err
+}
+
+func (r *rootFS) tarDir(tw *tar.Writer, rel string, hdr *tar.Header) error {
+	hdr.Typeflag = tar.TypeDir
+	name := hdr.Name
+	hdr.Name = strings.TrimSuffix(name, "/") + "/"
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	fd, err := r.openIn(rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	if err != nil {
+		return err
+	}
+	dir := os.NewFile(uintptr(fd), rel)
+	names, err := dir.Readdirnames(-1)
+	dir.Close()
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		// "./x" rather than "x" under ".": docker cp matches entries by that prefix.
+		if err := r.tarEntry(tw, path.Join(rel, n), strings.TrimSuffix(name, "/")+"/"+n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// untar extracts tr below the root-relative directory dest.
+func (r *rootFS) untar(tr *tar.Reader, dest string, opts ArchivePutOptions) error {
+	type dirTime struct {
+		rel string
+		mt  time.Time
+	}
+	var dirs []dirTime
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errdefs.Invalidf("read archive: %v", err)
+		}
+		name := path.Clean(strings.TrimLeft(hdr.Name, "/"))
+		if name == "." || hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		if name == ".." || strings.HasPrefix(name, "../") {
+			return errdefs.Invalidf("archive entry %q is outside the destination", hdr.Name)
+		}
+		target := path.Join(dest, name)
+		if err := r.extract(tr, hdr, dest, target, opts); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			dirs = append(dirs, dirTime{target, hdr.ModTime})
+		}
+	}
+	// Directory times last: creating their entries changed them.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		parent, base := path.Split(dirs[i].rel)
+		if pfd, err := r.openIn(parent, unix.O_PATH|unix.O_DIRECTORY); err == nil {
+			ts := unix.NsecToTimespec(dirs[i].mt.UnixNano())
+			unix.UtimesNanoAt(pfd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+			unix.Close(pfd)
+		}
+	}
+	return nil
+}
+
+// extract creates one archive entry at the root-relative path target.
+func (r *rootFS) extract(tr *tar.Reader, hdr *tar.Header, dest, target string, opts ArchivePutOptions) error {
+	parent, base := path.Split(target)
+	pfd, err := r.mkdirAll(parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	isDir := hdr.Typeflag == tar.TypeDir
+	var old unix.Stat_t
+	if unix.Fstatat(pfd, base, &old, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		oldDir := old.Mode&unix.S_IFMT == unix.S_IFDIR
+		switch {
+		case oldDir && isDir:
+		case opts.NoOverwriteDirNonDir && oldDir:
+			return errdefs.Invalidf("cannot overwrite directory %q with non-directory %q", "/"+target, hdr.Name)
+		case opts.NoOverwriteDirNonDir && isDir:
+			return errdefs.Invalidf("cannot overwrite non-directory %q with directory %q", "/"+target, hdr.Name)
+		default:
+			flags := 0
+			if oldDir {
+				flags = unix.AT_REMOVEDIR
+			}
+			if err := unix.Unlinkat(pfd, base, flags); err != nil {
+				return fmt.Errorf("replace %s: %w", "/"+target, err)
+			}
+		}
+	}
+	mode := uint32(hdr.Mode & 0o7777)
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("mkdir %s: %w", "/"+target, err)
+		}
+	case tar.TypeReg, tar.TypeRegA:
+		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", "/"+target, err)
+		}
+		f := os.NewFile(uintptr(fd), target)
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", "/"+target, err)
+		}
+	case tar.TypeSymlink:
+		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+			return fmt.Errorf("symlink %s: %w", "/"+target, err)
+		}
+	case tar.TypeLink:
+		src := path.Join(dest, path.Clean("/" + hdr.Linkname)[1:])
+		sdir, sbase := path.Split(src)
+		sfd, err := r.openIn(sdir, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", "/"+target, err)
+		}
+		err = unix.Linkat(sfd, sbase, pfd, base, 0)
+		unix.Close(sfd)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", "/"+target, err)
+		}
+		return nil // a hard link shares its source's owner, mode and times
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		if err := unix.Mknodat(pfd, base, kind|mode, int(dev)); err != nil {
+			return fmt.Errorf("mknod %s: %w", "/"+target, err)
+		}
+	default:
+		return nil
+	}
+	uid, gid := 0, 0
+	if opts.CopyUIDGID {
+		uid, gid = hdr.Uid, hdr.Gid
+	}
+	if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chown %s: %w", "/"+target, err)
+	}
+	if hdr.Typeflag != tar.TypeSymlink {
+		if err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EOPNOTSUPP {
+			return fmt.Errorf("chmod %s: %w", "/"+target, err)
+		}
+	}
+	if !isDir {
+		ts := unix.NsecToTimespec(hdr.ModTime.UnixNano())
+		unix.UtimesNanoAt(pfd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	return nil
+}
+
+// mkdirAll opens the root-relative directory dir, creating what is missing
+// (root-owned, 0755, as Docker does).
+func (r *rootFS) mkdirAll(dir string) (int, error) {
+	fd, err := r.openIn(dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err == nil || !errors.Is(err, unix.ENOENT) {
+		return fd, err
+	}
+	parent, base := path.Split(strings.TrimSuffix(dir, "/"))
+	if base == "" {
+		return -1, err
+	}
+	pfd, err := r.mkdirAll(parent)
+	if err != nil {
+		return -1, err
+	}
+	err = unix.Mkdirat(pfd, base, 0o755)
+	unix.Close(pfd)
+	if err != nil && err != unix.EEXIST {
+		return -1, fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	return r.openIn(dir, unix.O_PATH|unix.O_DIRECTORY)
 }
 
 func decompress(r io.Reader) (io.Reader, error) {

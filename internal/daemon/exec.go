@@ -21,6 +21,7 @@ import (
 	"github.com/berth-project/berth/internal/shim"
 	"github.com/creack/pty"
 	mobycontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +35,7 @@ type execProc struct {
 	mu       sync.Mutex
 	running  bool
 	exitCode *int
+	finished time.Time
 	pid      int
 	console  *os.File
 }
@@ -53,9 +55,27 @@ func (d *Daemon) ExecCreate(ref string, cfg mobycontainer.ExecCreateRequest) (st
 	}
 	e := &execProc{ID: newID(), ContainerID: rec.ID, Config: cfg}
 	d.mu.Lock()
+	d.pruneExecsLocked()
 	d.execs[e.ID] = e
 	d.mu.Unlock()
+	d.emitContainer(c, events.Action(string(events.ActionExecCreate)+": "+strings.Join(cfg.Cmd, " ")), map[string]string{"execID": e.ID})
 	return e.ID, nil
+}
+
+// execKeep is how long an ended exec stays inspectable (Docker keeps them
+// until the container goes; berth also lets them age out, so a daemon
+// serving health-check-like execs does not grow without bound).
+const execKeep = 5 * time.Minute
+
+func (d *Daemon) pruneExecsLocked() {
+	for id, e := range d.execs {
+		e.mu.Lock()
+		old := e.exitCode != nil && time.Since(e.finished) > execKeep
+		e.mu.Unlock()
+		if _, ok := d.containers[e.ContainerID]; old || !ok {
+			delete(d.execs, id)
+		}
+	}
 }
 
 func (d *Daemon) getExec(id string) (*execProc, error) {
@@ -121,10 +141,13 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, stdin io.Reader, stdo
 	}
 	e.running = true
 	e.mu.Unlock()
+	cmdline := strings.Join(e.Config.Cmd, " ")
+	d.emitContainer(c, events.Action(string(events.ActionExecStart)+": "+cmdline), map[string]string{"execID": e.ID})
 	code, err := d.runExec(ctx, e, rec, stdin, stdout, stderr)
 	e.mu.Lock()
-	e.running, e.exitCode = false, &code
+	e.running, e.exitCode, e.finished = false, &code, time.Now()
 	e.mu.Unlock()
+	d.emitContainer(c, events.ActionExecDie, map[string]string{"execID": e.ID, "exitCode": strconv.Itoa(code)})
 	return err
 }
 
@@ -276,8 +299,19 @@ func (d *Daemon) runExecTTY(ctx context.Context, e *execProc, dir string, args [
 	if stdin != nil {
 		go io.Copy(master, stdin)
 	}
+	if stdout == nil {
+		stdout = io.Discard // exec -d
+	}
 	copied := make(chan struct{})
-	go func() { io.Copy(stdout, master); close(copied) }()
+	go func() {
+		defer close(copied)
+		if _, err := io.Copy(writerOnly{stdout}, master); err != nil && !errors.Is(err, unix.EIO) {
+			// The client is gone: hang up the terminal (the process gets
+			// SIGHUP, as when a terminal window closes) rather than leave
+			// it blocked on a full pty.
+			master.Close()
+		}
+	}()
 	code := reapPid(pid)
 	// Output written just before the exit is still in the pty; background
 	// processes that keep it open cannot hold the exit back for long.
@@ -290,6 +324,9 @@ func (d *Daemon) runExecTTY(ctx context.Context, e *execProc, dir string, args [
 	e.mu.Unlock()
 	return code, nil
 }
+
+// writerOnly hides ReadFrom so that io.Copy reports which side failed.
+type writerOnly struct{ io.Writer }
 
 // reapPid waits for a child (or re-parented orphan) and returns its exit code.
 func reapPid(pid int) int {

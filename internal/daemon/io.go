@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/logfile"
 	"github.com/berth-project/berth/internal/shim"
+	"github.com/moby/term"
 )
 
 // LogsOptions are the query of GET /containers/{id}/logs.
@@ -92,6 +94,7 @@ func (d *Daemon) exitSignal(ctx context.Context, c *ctr, exits int) chan struct{
 type AttachOptions struct {
 	Stdin, Stdout, Stderr bool
 	Logs, Stream          bool
+	DetachKeys            string // e.g. "ctrl-p,ctrl-q" (the default)
 }
 
 // Attach streams the container's output from now on (and its past output
@@ -110,8 +113,21 @@ func (d *Daemon) Attach(ctx context.Context, ref string, opts AttachOptions, std
 	if !opts.Logs {
 		offset = logfile.Size(path)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if opts.Stdin && stdin != nil && rec.Config.OpenStdin {
-		go d.feedStdin(ctx, c, exits, stdin)
+		if rec.Config.Tty {
+			// Detach keys on a terminal end the attach, as in Docker (the
+			// docker CLI catches them itself; other clients rely on this).
+			keys := []byte{16, 17}
+			if opts.DetachKeys != "" {
+				if keys, err = term.ToBytes(opts.DetachKeys); err != nil {
+					return errdefs.Invalidf("Invalid detach keys (%s) provided", opts.DetachKeys)
+				}
+			}
+			stdin = term.NewEscapeProxy(stdin, keys)
+		}
+		go d.feedStdin(ctx, c, exits, stdin, cancel)
 	}
 	if !opts.Stream {
 		_, err := logfile.Read(path, offset, func(e logfile.Entry) error { return out(e.Stream, []byte(e.Log), e.Time) })
@@ -127,7 +143,7 @@ func (d *Daemon) Attach(ctx context.Context, ref string, opts AttachOptions, std
 }
 
 // feedStdin waits for the container to run, then copies stdin into it.
-func (d *Daemon) feedStdin(ctx context.Context, c *ctr, exits int, stdin io.Reader) {
+func (d *Daemon) feedStdin(ctx context.Context, c *ctr, exits int, stdin io.Reader, detach func()) {
 	for {
 		rec, ch, n, removed := c.snapshot()
 		if removed || n > exits {
@@ -139,7 +155,10 @@ func (d *Daemon) feedStdin(ctx context.Context, c *ctr, exits int, stdin io.Read
 				d.log.Debug("attach stdin", "container", rec.Name, "err", err)
 				return
 			}
-			io.Copy(conn, stdin)
+			_, err = io.Copy(conn, stdin)
+			if errors.As(err, new(term.EscapeError)) {
+				detach()
+			}
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
 			}

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -43,7 +44,9 @@ func (d *Daemon) Rename(ref, newName string) error {
 	return nil
 }
 
-// Top lists the processes of a running container (from its cgroup).
+// Top lists the processes of a running container the way Docker does: it
+// runs the host's ps with the user's arguments (default -ef) and keeps the
+// lines whose PID is in the container's cgroup. Without ps it reads /proc.
 func (d *Daemon) Top(ref, psArgs string) (mobycontainer.TopResponse, error) {
 	c, err := d.lookup(ref)
 	if err != nil {
@@ -54,6 +57,54 @@ func (d *Daemon) Top(ref, psArgs string) (mobycontainer.TopResponse, error) {
 		return mobycontainer.TopResponse{}, errdefs.Conflictf("container %s is not running", rec.ID)
 	}
 	pids := d.cgroupPids(rec.ID)
+	if psArgs == "" {
+		psArgs = "-ef"
+	}
+	if _, err := exec.LookPath("ps"); err != nil {
+		return topFromProc(pids), nil
+	}
+	out, err := exec.Command("ps", strings.Fields(psArgs)...).Output()
+	if err != nil {
+		msg := err.Error()
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = strings.TrimSpace(string(ee.Stderr))
+		}
+		return mobycontainer.TopResponse{}, errdefs.Invalidf("Error running ps: %s", msg)
+	}
+	return parsePS(string(out), pids)
+}
+
+// parsePS keeps the ps lines of pids; thread lines ("-" as PID) follow
+// their process; the last column (the command) may contain spaces.
+func parsePS(out string, pids []int) (mobycontainer.TopResponse, error) {
+	lines := strings.Split(out, "\n")
+	top := mobycontainer.TopResponse{Titles: strings.Fields(lines[0])}
+	pidCol := slices.Index(top.Titles, "PID")
+	if pidCol < 0 {
+		return top, errdefs.Invalidf("Couldn't find PID field in ps output")
+	}
+	keep := false
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) <= pidCol {
+			continue
+		}
+		if f[pidCol] != "-" {
+			pid, err := strconv.Atoi(f[pidCol])
+			if err != nil {
+				return top, fmt.Errorf("unexpected pid %q in ps output", f[pidCol])
+			}
+			keep = slices.Contains(pids, pid)
+		}
+		if keep && len(f) >= len(top.Titles) {
+			n := len(top.Titles) - 1
+			top.Processes = append(top.Processes, append(f[:n:n], strings.Join(f[n:], " ")))
+		}
+	}
+	return top, nil
+}
+
+func topFromProc(pids []int) mobycontainer.TopResponse {
 	out := mobycontainer.TopResponse{Titles: []string{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}}
 	for _, pid := range pids {
 		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -66,7 +117,7 @@ func (d *Daemon) Top(ref, psArgs string) (mobycontainer.TopResponse, error) {
 		cmd := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
 		out.Processes = append(out.Processes, []string{"root", strconv.Itoa(pid), ppid, "0", "-", "?", "00:00:00", cmd})
 	}
-	return out, nil
+	return out
 }
 
 func (d *Daemon) cgroupDir(controller, id string) string {
@@ -91,52 +142,4 @@ func (d *Daemon) cgroupPids(id string) []int {
 		}
 	}
 	return pids
-}
-
-func readInt(path string) uint64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	return n
-}
-
-// ContainerStats reads CPU and memory use from the container's cgroups (v1).
-func (d *Daemon) ContainerStats(ref string) (mobycontainer.StatsResponse, error) {
-	c, err := d.lookup(ref)
-	if err != nil {
-		return mobycontainer.StatsResponse{}, err
-	}
-	rec, _, _, _ := c.snapshot()
-	st := mobycontainer.StatsResponse{Name: "/" + rec.Name, ID: rec.ID, Read: time.Now()}
-	if rec.State.Status != container.Running {
-		return st, nil
-	}
-	st.CPUStats.CPUUsage.TotalUsage = readInt(filepath.Join(d.cgroupDir("cpuacct", rec.ID), "cpuacct.usage"))
-	st.CPUStats.SystemUsage = systemCPU()
-	st.CPUStats.OnlineCPUs = uint32(numCPU())
-	st.MemoryStats.Usage = readInt(filepath.Join(d.cgroupDir("memory", rec.ID), "memory.usage_in_bytes"))
-	st.MemoryStats.Limit = readInt(filepath.Join(d.cgroupDir("memory", rec.ID), "memory.limit_in_bytes"))
-	st.PidsStats.Current = uint64(len(d.cgroupPids(rec.ID)))
-	return st, nil
-}
-
-func systemCPU() uint64 {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	var total uint64
-	for _, f := range strings.Fields(line)[1:] {
-		n, _ := strconv.ParseUint(f, 10, 64)
-		total += n
-	}
-	return total * 1e7 // clock ticks (100 Hz) to nanoseconds
-}
-
-func numCPU() int {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	return max(1, strings.Count(string(data), "processor\t:"))
 }

@@ -2,7 +2,12 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -36,43 +41,193 @@ func (d *Daemon) RemoveNetwork(ctx context.Context, ref string) error {
 	return nil
 }
 
-// PruneNetworks removes user-defined networks without endpoints.
-func (d *Daemon) PruneNetworks(ctx context.Context, f map[string][]string) []string {
+// PruneNetworks removes user-defined networks without endpoints that match
+// f (Docker's prune filters: label, label!, until).
+func (d *Daemon) PruneNetworks(ctx context.Context, f map[string][]string) ([]string, error) {
+	match, err := pruneMatcher(f, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	deleted := []string{}
 	for _, n := range d.net.List() {
-		if n.Driver != "bridge" || n.Options["com.docker.network.bridge.default_bridge"] == "true" || len(n.Containers) > 0 || !MatchNetwork(n, f) {
+		if n.Driver != "bridge" || isBuiltinNetwork(n) || len(n.Containers) > 0 || !match(n) {
 			continue
 		}
 		if d.RemoveNetwork(ctx, n.ID) == nil {
 			deleted = append(deleted, n.Name)
 		}
 	}
-	return deleted
+	return deleted, nil
 }
 
-// MatchNetwork applies Docker's network filters (name, id, driver, label, type).
-func MatchNetwork(n mobynet.Inspect, f map[string][]string) bool {
-	check := func(key string, ok func(string) bool) bool {
-		if len(f[key]) == 0 {
+func isBuiltinNetwork(n mobynet.Inspect) bool {
+	return n.Name == "host" || n.Name == "none" || n.Options["com.docker.network.bridge.default_bridge"] == "true"
+}
+
+// FilterNetworks applies Docker's `network ls` filters: driver, scope
+// (exact), name, id (regular expressions, so plain text matches a part),
+// label (all given must match), type (custom or builtin) and dangling.
+func FilterNetworks(nets []mobynet.Inspect, f map[string][]string) ([]mobynet.Inspect, error) {
+	for k := range f {
+		switch k {
+		case "dangling", "driver", "id", "label", "name", "scope", "type":
+		default:
+			return nil, errdefs.Invalidf("invalid filter '%s'", k)
+		}
+	}
+	name, err := regexps(f["name"])
+	if err != nil {
+		return nil, err
+	}
+	id, err := regexps(f["id"])
+	if err != nil {
+		return nil, err
+	}
+	dangling, err := danglingFilter(f["dangling"])
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range f["type"] {
+		if v != "custom" && v != "builtin" {
+			return nil, errdefs.Invalidf("invalid filter: 'type'='%s'", v)
+		}
+	}
+	out := []mobynet.Inspect{}
+	for _, n := range nets {
+		builtin := isBuiltinNetwork(n)
+		typ := "custom"
+		if builtin {
+			typ = "builtin"
+		}
+		if !exact(f["driver"], n.Driver) || !exact(f["scope"], n.Scope) || !anyMatch(name, n.Name) ||
+			!anyMatch(id, n.ID) || !labelsMatch(f["label"], n.Labels) || !exact(f["type"], typ) {
+			continue
+		}
+		if dangling != nil && *dangling != (!builtin && len(n.Containers) == 0) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// pruneMatcher checks Docker's prune filters and returns the predicate.
+func pruneMatcher(f map[string][]string, now time.Time) (func(mobynet.Inspect) bool, error) {
+	for k := range f {
+		if k != "label" && k != "label!" && k != "until" {
+			return nil, errdefs.Invalidf("invalid filter '%s'", k)
+		}
+	}
+	var until time.Time
+	switch vs := f["until"]; len(vs) {
+	case 0:
+	case 1:
+		t, err := parseTimestamp(vs[0], now)
+		if err != nil {
+			return nil, errdefs.Invalidf("invalid filter 'until=%s': %v", vs[0], err)
+		}
+		until = t
+	default:
+		return nil, errdefs.Invalidf("more than one until filter specified")
+	}
+	return func(n mobynet.Inspect) bool {
+		if !labelsMatch(f["label"], n.Labels) {
+			return false
+		}
+		if len(f["label!"]) > 0 && labelsMatch(f["label!"], n.Labels) {
+			return false
+		}
+		return until.IsZero() || !n.Created.After(until)
+	}, nil
+}
+
+// parseTimestamp reads Docker's time filter values: a duration before now
+// ("10m"), a Unix time ("1700000000.5") or an RFC 3339 date or time.
+func parseTimestamp(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Unix(0, int64(secs*1e9)), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("want a duration, a Unix time or an RFC 3339 time")
+}
+
+func regexps(vs []string) ([]*regexp.Regexp, error) {
+	var out []*regexp.Regexp
+	for _, v := range vs {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return nil, errdefs.Invalidf("invalid filter value %q: %v", v, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+func anyMatch(res []*regexp.Regexp, s string) bool {
+	if len(res) == 0 {
+		return true
+	}
+	for _, re := range res {
+		if re.MatchString(s) {
 			return true
 		}
-		for _, v := range f[key] {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
 	}
-	builtin := n.Name == "bridge" || n.Name == "host" || n.Name == "none"
-	return check("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
-		check("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
-		check("driver", func(v string) bool { return n.Driver == v }) &&
-		check("label", func(v string) bool {
-			k, val, has := strings.Cut(v, "=")
-			got, ok := n.Labels[k]
-			return ok && (!has || got == val)
-		}) &&
-		check("type", func(v string) bool { return (v == "builtin") == builtin })
+	return false
+}
+
+func exact(vs []string, s string) bool { return len(vs) == 0 || slices.Contains(vs, s) }
+
+// labelsMatch reports whether labels have every "key" and "key=value" of vs.
+func labelsMatch(vs []string, labels map[string]string) bool {
+	for _, v := range vs {
+		k, want, hasValue := strings.Cut(v, "=")
+		got, ok := labels[k]
+		if !ok || (hasValue && got != want) {
+			return false
+		}
+	}
+	return true
+}
+
+func danglingFilter(vs []string) (*bool, error) {
+	switch len(vs) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, errdefs.Invalidf(`got more than one value for filter key "dangling"`)
+	}
+	var b bool
+	switch vs[0] {
+	case "1", "true":
+		b = true
+	case "0", "false":
+	default:
+		return nil, errdefs.Invalidf(`invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`)
+	}
+	return &b, nil
+}
+
+// afterDisconnect keeps a running container's remaining networks usable:
+// when the endpoint that held the default route went, the next one takes it
+// over (as in Docker), and /etc/resolv.conf and /etc/hosts are rewritten so
+// that the resolver is one the container can still reach.
+func (d *Daemon) afterDisconnect(ctx context.Context, c *ctr, hadDefaultRoute bool) {
+	if hadDefaultRoute && len(c.rec.Endpoints) > 0 && c.rec.SandboxKey != "" {
+		if err := d.net.SetDefaultRoute(ctx, c.rec.SandboxKey, c.rec.Endpoints[0]); err != nil {
+			d.log.Warn("move default route", "container", c.rec.Name, "err", err)
+		}
+	}
+	if err := d.writeEtcFiles(c); err != nil {
+		d.log.Warn("rewrite /etc files", "container", c.rec.Name, "err", err)
+	}
 }
 
 // networkingCreateError turns "not found" into "invalid parameter" for a
@@ -153,6 +308,9 @@ func (d *Daemon) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 			return err
 		}
 		c.rec.Endpoints = removeEndpoint(c.rec.Endpoints, ep.NetworkID)
+		if c.rec.State.Status == container.Running {
+			d.afterDisconnect(ctx, c, i == 0)
+		}
 		break
 	}
 	delete(c.rec.NetworkConfig, name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -62,6 +63,8 @@ func (d *Daemon) stopProcess(ctx context.Context, c *ctr, signal string, timeout
 	if wait != 0 {
 		if err := d.signal(ctx, rec.ID, signal); err != nil {
 			d.log.Debug("stop signal", "container", rec.Name, "err", err)
+		} else {
+			d.emitKill(c, signal)
 		}
 		if wait < 0 {
 			return d.waitExit(ctx, c, changed, exits, 0)
@@ -72,6 +75,8 @@ func (d *Daemon) stopProcess(ctx context.Context, c *ctr, signal string, timeout
 	}
 	if err := d.signal(ctx, rec.ID, "SIGKILL"); err != nil {
 		d.log.Debug("kill", "container", rec.Name, "err", err)
+	} else {
+		d.emitKill(c, "SIGKILL")
 	}
 	return d.waitExit(ctx, c, nil, exits, 0)
 }
@@ -129,8 +134,15 @@ func (d *Daemon) Kill(ctx context.Context, ref, signal string) error {
 	if err := d.signal(ctx, rec.ID, signal); err != nil {
 		return err
 	}
-	d.emitContainer(c, events.ActionKill, map[string]string{"signal": strings.TrimPrefix(signal, "SIG")})
+	d.emitKill(c, signal)
 	return nil
+}
+
+// emitKill records a signal sent, numbered as Docker numbers it.
+func (d *Daemon) emitKill(c *ctr, signal string) {
+	if sig, err := parseSignal(signal); err == nil {
+		d.emitContainer(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	}
 }
 
 // killStops reports whether `docker kill -s sig` counts as a manual stop:

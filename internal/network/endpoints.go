@@ -12,6 +12,8 @@ import (
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/dns"
 	"github.com/berth-project/berth/internal/network/ipam"
+	"github.com/berth-project/berth/internal/network/netns"
+	"github.com/vishvananda/netlink"
 )
 
 // ConnectRequest attaches one container to one network.
@@ -162,6 +164,49 @@ func (m *Manager) Disconnect(ctx context.Context, containerID string, ep contain
 	}
 	if err := m.br.DelEndpoint(ctx, ep.HostIfName); err != nil {
 		errs = append(errs, fmt.Errorf("delete veth %s: %w", ep.HostIfName, err))
+	}
+	return errors.Join(errs...)
+}
+
+// SetDefaultRoute makes ep's network the way out of the container at
+// sandboxKey: default routes via ep's gateways, replacing any left. The
+// daemon calls it when the network that held the default route is
+// disconnected from a running container, as Docker moves the gateway to
+// another of its networks. Internal networks get no default route.
+func (m *Manager) SetDefaultRoute(ctx context.Context, sandboxKey string, ep container.Endpoint) error {
+	m.mu.Lock()
+	n, ok := m.nets[ep.NetworkID]
+	internal := ok && n.rec.Internal
+	m.mu.Unlock()
+	if !ok || internal {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	h, err := netns.NewHandle(sandboxKey)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	link, err := h.LinkByName(ep.IfName)
+	if err != nil {
+		return fmt.Errorf("default route: find %s: %w", ep.IfName, err)
+	}
+	var errs []error
+	for _, gw := range []string{ep.Gateway4, ep.Gateway6} {
+		a, err := netip.ParseAddr(gw)
+		if err != nil {
+			continue
+		}
+		dst := &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}
+		if a.Is6() {
+			dst = &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+		}
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: dst, Gw: a.AsSlice()}
+		if err := h.RouteReplace(r); err != nil {
+			errs = append(errs, fmt.Errorf("%s: default route via %s: %w", ep.IfName, a, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,6 @@
 package network
 
 import (
-	"os"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -36,11 +35,11 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 	if isPredefined(req.Name) || m.byNameLocked(req.Name) != nil {
 		return "", errdefs.Conflictf("network with name %s already exists", req.Name)
 	}
-	t0 := time.Now()
-	defer func() { fmt.Fprintln(os.Stderr, "TIMING C total", time.Since(t0)) }()
 	rec, err := m.recordFromRequest(ctx, req)
-	fmt.Fprintln(os.Stderr, "TIMING C record", time.Since(t0))
 	if err != nil {
+		return "", err
+	}
+	if err := m.checkBridgeLocked(&rec); err != nil {
 		return "", err
 	}
 	n, err := newNetState(rec)
@@ -50,13 +49,28 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 	if err := m.program(ctx, n); err != nil {
 		return "", err
 	}
-	fmt.Fprintln(os.Stderr, "TIMING C program", time.Since(t0))
 	if err := m.store.Put(store.Networks, rec.ID, rec); err != nil {
 		m.unprogram(ctx, n)
 		return "", fmt.Errorf("network %s: persist: %w", rec.Name, err)
 	}
 	m.nets[rec.ID] = n
 	return rec.ID, nil
+}
+
+// checkBridgeLocked refuses a bridge device another network uses, as
+// Docker does, and marks a bridge that exists already (an administrator's)
+// as adopted so that removing the network leaves the device alone.
+func (m *Manager) checkBridgeLocked(rec *Record) error {
+	for _, o := range m.nets {
+		if o.rec.Bridge == rec.Bridge {
+			return errdefs.Forbiddenf("cannot create network %s (%s): conflicts with network %s (%s): networks have same bridge name",
+				rec.Name, rec.Bridge, o.rec.Name, o.rec.Bridge)
+		}
+	}
+	if _, err := m.host.LinkByName(rec.Bridge); err == nil {
+		rec.AdoptedBridge = true
+	}
+	return nil
 }
 
 func newNetState(rec Record) (*netState, error) {
@@ -110,7 +124,7 @@ func validateIPAM(ipam *mobynet.IPAM) error {
 	for _, c := range ipam.Config {
 		s := c.Subnet
 		if !s.IsValid() {
-			errs = append(errs, fmt.Sprintf("invalid subnet %s: invalid CIDR block notation", s))
+			errs = append(errs, fmt.Sprintf("invalid subnet %s: invalid CIDR block notation", prefixText(s)))
 			continue
 		}
 		if s != s.Masked() {
@@ -140,6 +154,14 @@ func validateIPAM(ipam *mobynet.IPAM) error {
 	return errdefs.Invalidf("invalid network config:\n* %s", strings.Join(errs, "\n* "))
 }
 
+// prefixText prints a missing prefix as nothing, as Docker does.
+func prefixText(p netip.Prefix) string {
+	if p == (netip.Prefix{}) {
+		return ""
+	}
+	return p.String()
+}
+
 func family(a netip.Addr) string {
 	if a.Is4() {
 		return "IPv4"
@@ -152,7 +174,7 @@ func validateIPRange(r, subnet netip.Prefix) []string {
 		return nil
 	}
 	if !r.IsValid() {
-		return []string{fmt.Sprintf("invalid ip-range %s: invalid CIDR block notation", r)}
+		return []string{fmt.Sprintf("invalid ip-range %s: invalid CIDR block notation", prefixText(r))}
 	}
 	if r.Addr().Is4() != subnet.Addr().Is4() {
 		return []string{fmt.Sprintf("invalid ip-range %s: parent subnet is an %s block", r, family(subnet.Addr()))}
@@ -278,29 +300,31 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 			}
 		}
 	}()
-	t0 := time.Now()
 	if err = m.br.EnsureBridge(ctx, bridgeConfig(n)); err != nil {
 		return fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
-	undo = append(undo, func() { m.br.DeleteBridge(context.Background(), n.rec.Bridge) })
+	undo = append(undo, func() { m.delBridge(context.Background(), n) })
 	if !n.rec.ICC {
 		// Traffic between ports of one bridge only meets the firewall through br_netfilter.
 		if err = firewall.EnableBridgeNetfilter(n.rec.EnableIPv6); err != nil {
 			return fmt.Errorf("network %s: icc=false needs br_netfilter: %w", n.rec.Name, err)
 		}
 	}
-	fmt.Fprintln(os.Stderr, "TIMING P bridge", time.Since(t0))
+	if n.rec.EnableIPv6 {
+		// Containers' IPv6 traffic, outbound and to published ports, is routed.
+		if err = firewall.EnableForwarding(true); err != nil {
+			return fmt.Errorf("network %s: %w", n.rec.Name, err)
+		}
+	}
 	if err = m.fw.AddNetwork(ctx, fwNetwork(n)); err != nil {
 		return fmt.Errorf("network %s: firewall: %w", n.rec.Name, err)
 	}
 	undo = append(undo, func() { m.fw.DelNetwork(context.Background(), n.shortID()) })
-	fmt.Fprintln(os.Stderr, "TIMING P fw", time.Since(t0))
 	if err = m.fw.AllowInDockerUser(ctx, n.rec.Bridge); err != nil {
 		m.log.Warn("accept berth bridge in DOCKER-USER", "bridge", n.rec.Bridge, "err", err)
 		err = nil
 	}
 	undo = append(undo, func() { m.fw.RemoveFromDockerUser(context.Background(), n.rec.Bridge) })
-	fmt.Fprintln(os.Stderr, "TIMING P dockeruser", time.Since(t0))
 	if !n.rec.Default {
 		var gws []netip.Addr
 		for _, g := range n.gateways() {
@@ -316,22 +340,28 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 // unprogram removes the network's kernel objects, keeping on past failures.
 func (m *Manager) unprogram(ctx context.Context, n *netState) error {
 	var errs []error
-	t0 := time.Now()
 	if !n.rec.Default {
 		errs = append(errs, m.dns.DelNetwork(n.shortID()))
 	}
-	fmt.Fprintln(os.Stderr, "TIMING U dns", time.Since(t0))
 	errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
-	fmt.Fprintln(os.Stderr, "TIMING U dockeruser", time.Since(t0))
 	errs = append(errs, m.fw.DelNetwork(ctx, n.shortID()))
-	fmt.Fprintln(os.Stderr, "TIMING U fw", time.Since(t0))
-	errs = append(errs, m.br.DeleteBridge(ctx, n.rec.Bridge))
-	fmt.Fprintln(os.Stderr, "TIMING U bridge", time.Since(t0))
+	errs = append(errs, m.delBridge(ctx, n))
 	return errors.Join(errs...)
 }
 
+// delBridge deletes the network's bridge, or only its gateway addresses
+// when the bridge was there before the network.
+func (m *Manager) delBridge(ctx context.Context, n *netState) error {
+	if n.rec.AdoptedBridge {
+		return m.br.DelAddrs(ctx, n.rec.Bridge, n.gateways())
+	}
+	return m.br.DeleteBridge(ctx, n.rec.Bridge)
+}
+
 func bridgeConfig(n *netState) bridge.BridgeConfig {
-	return bridge.BridgeConfig{Name: n.rec.Bridge, Gateways: n.gateways(), MTU: n.mtu()}
+	// Only an MTU the user asked for: an adopted bridge keeps the one its
+	// administrator chose, and a new one gets the driver's default.
+	return bridge.BridgeConfig{Name: n.rec.Bridge, Gateways: n.gateways(), MTU: n.rec.MTU}
 }
 
 func fwNetwork(n *netState) firewall.Network {
@@ -371,8 +401,6 @@ func (m *Manager) Remove(ctx context.Context, ref string) error {
 		m.log.Warn("remove network", "network", n.rec.Name, "err", err)
 	}
 	delete(m.nets, n.rec.ID)
-	t1 := time.Now()
-	defer func() { fmt.Fprintln(os.Stderr, "TIMING U store", time.Since(t1)) }()
 	return m.store.Delete(store.Networks, n.rec.ID)
 }
 

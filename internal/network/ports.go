@@ -100,6 +100,11 @@ func (m *Manager) Unpublish(ctx context.Context, cid string, ep container.Endpoi
 // loopback-addressed packets from anywhere but lo, so the sysctl opens no
 // way in from other machines or containers (moby#45610).
 func (m *Manager) addPorts(ctx context.Context, maps []firewall.PortMapping) error {
+	m.enableRouteLocalnet(maps)
+	return m.fw.AddPorts(ctx, maps)
+}
+
+func (m *Manager) enableRouteLocalnet(maps []firewall.PortMapping) {
 	done := map[string]bool{}
 	for _, pm := range maps {
 		if done[pm.Bridge] || !pm.ContainerIP.Is4() || (pm.HostIP.IsValid() && !pm.HostIP.IsUnspecified() && !pm.HostIP.IsLoopback()) {
@@ -110,7 +115,6 @@ func (m *Manager) addPorts(ctx context.Context, maps []firewall.PortMapping) err
 			m.log.Warn("ports published on 127.0.0.1 will not answer from the host", "bridge", pm.Bridge, "err", err)
 		}
 	}
-	return m.fw.AddPorts(ctx, maps)
 }
 
 func (m *Manager) mappings(ep container.Endpoint, ports []container.PortBinding) ([]firewall.PortMapping, error) {
@@ -120,22 +124,35 @@ func (m *Manager) mappings(ep container.Endpoint, ports []container.PortBinding)
 	if !ok {
 		return nil, fmt.Errorf("network %s is gone", ep.NetworkName)
 	}
+	return mappingsOn(n, ep, ports)
+}
+
+// mappingsOn turns a container's recorded bindings into firewall mappings
+// to its addresses on network n.
+func mappingsOn(n *netState, ep container.Endpoint, ports []container.PortBinding) ([]firewall.PortMapping, error) {
+	v4, _ := netip.ParsePrefix(ep.IPv4)
+	v6, _ := netip.ParsePrefix(ep.IPv6)
 	var out []firewall.PortMapping
 	for _, p := range ports {
 		hip, _ := netip.ParseAddr(p.HostIP)
-		cip := ep.IPv4
-		if hip.Is6() {
-			cip = ep.IPv6
+		// Every host address means both families where the container has
+		// both; a given host address, its own family.
+		var cips []netip.Addr
+		for _, c := range []netip.Prefix{v4, v6} {
+			if c.IsValid() && (!hip.IsValid() || hip.Is4() == c.Addr().Is4()) {
+				cips = append(cips, c.Addr())
+			}
 		}
-		pfx, err := netip.ParsePrefix(cip)
-		if err != nil {
+		if len(cips) == 0 {
 			return nil, errdefs.Invalidf("cannot publish %s: the container has no address of that family on %s", p.HostIP, ep.NetworkName)
 		}
-		pm := firewall.PortMapping{
-			Proto: p.Proto, HostIP: hip, HostPort: p.HostPort, HostPortEnd: p.HostPortEnd,
-			ContainerIP: pfx.Addr(), ContainerPort: p.ContainerPort, Bridge: n.rec.Bridge,
+		for _, cip := range cips {
+			pm := firewall.PortMapping{
+				Proto: p.Proto, HostIP: hip, HostPort: p.HostPort, HostPortEnd: p.HostPortEnd,
+				ContainerIP: cip, ContainerPort: p.ContainerPort, Bridge: n.rec.Bridge,
+			}
+			out = append(out, expand(pm, p.ContainerEnd)...)
 		}
-		out = append(out, expand(pm, p.ContainerEnd)...)
 	}
 	return out, nil
 }

@@ -47,6 +47,10 @@ type Record struct {
 	Masquerade bool
 	MTU        int
 	Default    bool // the predefined "bridge" network
+	// AdoptedBridge is set when the bridge existed before the network (a
+	// bridge.name option naming an administrator's bridge): berth then
+	// adds and removes only its gateway addresses, never the device.
+	AdoptedBridge bool `json:",omitempty"`
 }
 
 // netState is a network in memory: its record, address pools and endpoints.

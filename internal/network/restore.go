@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -51,19 +52,44 @@ func (m *Manager) restore(ctx context.Context, live []LiveEndpoint) error {
 		}
 	}
 	keep := map[string]bool{}
+	var maps []firewall.PortMapping
 	for _, l := range live {
 		keep[l.Endpoint.HostIfName] = true
-		m.restoreEndpointLocked(ctx, l)
+		if _, done := m.held[l.ContainerID]; done {
+			l.Ports = nil // a container's ports belong to its first endpoint only
+		}
+		maps = append(maps, m.restoreEndpointLocked(l)...)
 	}
 	m.removeStaleVeths(keep)
+	m.restorePortsLocked(ctx, maps)
 	return nil
 }
 
-func (m *Manager) restoreEndpointLocked(ctx context.Context, l LiveEndpoint) {
+// restorePortsLocked makes the DNAT maps hold the mappings of the running
+// containers and nothing else.
+func (m *Manager) restorePortsLocked(ctx context.Context, maps []firewall.PortMapping) {
+	m.enableRouteLocalnet(maps)
+	err := m.fw.SyncPorts(ctx, maps)
+	if err == nil {
+		return
+	}
+	// Mappings that cannot all be installed together (two containers
+	// recorded with one host port): keep what can be kept.
+	m.log.Warn("restore port maps", "err", err)
+	for _, pm := range maps {
+		if err := m.fw.AddPorts(ctx, []firewall.PortMapping{pm}); err != nil {
+			m.log.Warn("restore port map", "mapping", pm.String(), "err", err)
+		}
+	}
+}
+
+// restoreEndpointLocked re-reserves a live endpoint's addresses and host
+// ports, registers its names, and returns its port mappings.
+func (m *Manager) restoreEndpointLocked(l LiveEndpoint) []firewall.PortMapping {
 	n, ok := m.nets[l.Endpoint.NetworkID]
 	if !ok {
 		m.log.Warn("endpoint of an unknown network", "container", l.Name, "network", l.Endpoint.NetworkName)
-		return
+		return nil
 	}
 	for _, s := range []string{l.Endpoint.IPv4, l.Endpoint.IPv6} {
 		if p, err := netip.ParsePrefix(s); err == nil {
@@ -73,9 +99,10 @@ func (m *Manager) restoreEndpointLocked(ctx context.Context, l LiveEndpoint) {
 		}
 	}
 	m.registerLocked(n, l.ContainerID, l.Name, l.Endpoint)
-	if len(l.Ports) == 0 || len(n.endpoints) == 0 {
-		return
+	if len(l.Ports) == 0 {
+		return nil
 	}
+	m.held[l.ContainerID] = nil
 	for _, p := range l.Ports {
 		hip, _ := netip.ParseAddr(p.HostIP)
 		_, release, err := m.ports.Reserve(bindingOf(p, hip))
@@ -85,28 +112,30 @@ func (m *Manager) restoreEndpointLocked(ctx context.Context, l LiveEndpoint) {
 		}
 		m.held[l.ContainerID] = append(m.held[l.ContainerID], release)
 	}
-	m.mu.Unlock()
-	maps, err := m.mappings(l.Endpoint, l.Ports)
-	if err == nil {
-		err = m.addPorts(ctx, maps)
-	}
-	m.mu.Lock()
+	maps, err := mappingsOn(n, l.Endpoint, l.Ports)
 	if err != nil {
 		m.log.Warn("restore port maps", "container", l.Name, "err", err)
 	}
+	return maps
 }
 
 // ensureDefaultLocked makes sure the predefined "bridge" network exists, on
 // the configured device and address, or on the first default pool that
 // overlaps nothing on the host.
 func (m *Manager) ensureDefaultLocked(ctx context.Context) error {
+	var found bool
 	for _, n := range m.nets {
-		if n.rec.Default {
-			if n.rec.Bridge == m.cfg.Bridge && (!m.cfg.BIP.IsValid() || n.rec.Subnets[0].Gateway == m.cfg.BIP.Addr()) {
-				return nil
-			}
-			delete(m.nets, n.rec.ID) // flags changed: rebuild below
+		if !n.rec.Default {
+			continue
 		}
+		if !found && m.defaultMatches(n.rec) {
+			found = true
+			continue
+		}
+		m.retireDefaultLocked(ctx, n)
+	}
+	if found {
+		return nil
 	}
 	rec := Record{
 		ID: newID(), Name: "bridge", Driver: "bridge", Created: time.Now().UTC(), Bridge: m.cfg.Bridge,
@@ -141,6 +170,36 @@ func (m *Manager) ensureDefaultLocked(ctx context.Context) error {
 	}
 	m.nets[rec.ID] = n
 	return nil
+}
+
+// defaultMatches reports whether rec, a default network, fits --bridge and --bip.
+func (m *Manager) defaultMatches(rec Record) bool {
+	if rec.Bridge != m.cfg.Bridge || len(rec.Subnets) == 0 {
+		return false
+	}
+	bip := m.cfg.BIP
+	return !bip.IsValid() || rec.Subnets[0].Subnet == bip.Masked() && rec.Subnets[0].Gateway == bip.Addr()
+}
+
+// retireDefaultLocked forgets a default network made under other --bridge
+// or --bip flags: its record, its firewall elements and its gateway
+// addresses go, so the bridge does not keep answering on the old subnet.
+// The device itself stays, as it may be one the administrator made.
+func (m *Manager) retireDefaultLocked(ctx context.Context, n *netState) {
+	m.log.Info("default bridge network changed with --bridge or --bip; replacing it",
+		"old_bridge", n.rec.Bridge, "old_subnet", n.rec.Subnets, "bridge", m.cfg.Bridge, "bip", m.cfg.BIP)
+	delete(m.nets, n.rec.ID)
+	errs := []error{
+		m.store.Delete(store.Networks, n.rec.ID),
+		m.fw.DelNetwork(ctx, n.shortID()),
+		m.br.DelAddrs(ctx, n.rec.Bridge, n.gateways()),
+	}
+	if n.rec.Bridge != m.cfg.Bridge {
+		errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.log.Warn("retire old default network", "err", err)
+	}
 }
 
 // removeStaleVeths deletes veth ports on berth's bridges that belong to no

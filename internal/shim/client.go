@@ -40,6 +40,9 @@ func Launch(ctx context.Context, binary, dir string, cfg Config) (int, error) {
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = dir
+	// One P and a tight GC keep the shim, one per container, small (the
+	// shim does not pass these on to the runtime).
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=50")
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return 0, fmt.Errorf("start shim: %w", err)

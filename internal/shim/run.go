@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"time"
 
 	"github.com/creack/pty"
@@ -54,7 +53,7 @@ func (s *server) run() {
 		c.Write(append(line, '\n'))
 		c.Close()
 	}
-	exec.Command(s.cfg.Runtime, "--root", s.cfg.RuntimeRoot, "delete", "--force", s.cfg.ID).Run()
+	runtimeCommand(s.cfg.Runtime, "--root", s.cfg.RuntimeRoot, "delete", "--force", s.cfg.ID).Run()
 	os.Remove(socketPath(s.dir))
 }
 

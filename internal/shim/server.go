@@ -92,7 +92,19 @@ func (s *server) runtimeCmd(extra ...string) *exec.Cmd {
 		"run", "-d", "--pid-file", pidPath(s.dir), "--bundle", s.cfg.Bundle}
 	args = append(args, extra...)
 	args = append(args, s.cfg.ID)
-	return exec.Command(s.cfg.Runtime, args...)
+	return runtimeCommand(s.cfg.Runtime, args...)
+}
+
+// runtimeCommand runs the OCI runtime without the Go runtime settings
+// that Launch gives the shim itself.
+func runtimeCommand(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, "GOGC=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
 }
 
 func (s *server) startPipes() error {

@@ -45,7 +45,8 @@ func sampleReport() *report {
 	res.set("run_d", "docker", 300)
 	res.set("run_none", "berth", 95)
 	res.set("run_none", "docker", 260)
-	res.derive("net_share", func(a, b float64) float64 { return a - b }, "run_d", "run_none", []string{"berth", "docker"})
+	res.set("net_share", "berth", 5)
+	res.set("net_share", "docker", 40)
 	res.set("c2c_tput", "berth", 9)
 	res.set("c2c_tput", "docker", 10)
 	res.fail("berth", errors.New("`docker run x` (berth): exit status 125: <boom> & more"), "h2c_loop")
@@ -59,7 +60,7 @@ func TestReport(t *testing.T) {
 	tab := r.table()
 	for _, want := range []string{
 		"| docker run -d busybox sleep, median of 6 (ms) | 100.0 | 300.0 | 0.33x | ≥ 2x faster than Docker ✅ |",
-		"| network share of start: run -d − run -d --network none (ms) | 5.0 | 40.0 | 0.12x | < 8 ms ✅ |",
+		"| network share of start: median of paired (run -d − run -d --network none) (ms) | 5.0 | 40.0 | 0.12x | < 8 ms ✅ |",
 		"| container→container TCP throughput (Gbit/s) | 9.00 | 10.00 | 0.90x | ≥ 0.95x Docker ❌ |",
 		"| host→127.0.0.1:port throughput (Gbit/s) | FAIL | 5.00 | — |  |",
 	} {

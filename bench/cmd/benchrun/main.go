@@ -27,7 +27,7 @@ func main() {
 		dockerNA    = flag.String("docker-unavailable", "", "why Docker is not measured")
 		netkit      = flag.String("netkit", "netkit", "netkit built for the host")
 		hostAddr    = flag.String("host-addr", "", "a non-loopback address of the host, for published ports")
-		quickMode   = flag.Bool("quick", false, "small sample sizes (about three minutes)")
+		quickMode   = flag.Bool("quick", false, "small sample sizes (a couple of minutes)")
 		outDir      = flag.String("out", "bench/results", "where to write <date>-<hostname>.md/.svg and latest.md/.svg")
 		budget      = flag.Duration("budget", 13*time.Minute, "time left for measuring; optional steps are skipped past it")
 		berthPortLo = flag.Int("berth-port", 18101, "first of two host ports published by berth")
@@ -128,7 +128,7 @@ func metrics(n sizes, hostAddr string) []metric {
 		{key: "run_d", label: fmt.Sprintf("docker run -d busybox sleep, median of %d (ms)", n.runD), unit: "ms", lower: true, prec: 1,
 			goal: "≥ 2x faster than Docker", pass: relDocker(func(b, d float64) bool { return 2*b <= d })},
 		{key: "run_none", label: "docker run -d --network none (ms)", unit: "ms", lower: true, prec: 1},
-		{key: "net_share", label: "network share of start: run -d − run -d --network none (ms)", unit: "ms", lower: true, prec: 1,
+		{key: "net_share", label: "network share of start: median of paired (run -d − run -d --network none) (ms)", unit: "ms", lower: true, prec: 1,
 			goal: "< 8 ms", pass: lessThan(8)},
 		{key: "run_rm", label: fmt.Sprintf("docker run --rm busybox true, median of %d (ms)", n.runRm), unit: "ms", lower: true, prec: 1},
 		{key: "net_create", label: fmt.Sprintf("docker network create, median of %d (ms)", n.netN), unit: "ms", lower: true, prec: 1,

@@ -89,21 +89,6 @@ func (r *results) fail(eng string, err error, keys ...string) {
 	}
 }
 
-// derive sets key to f(a, b) for each engine that has both inputs.
-func (r *results) derive(key string, f func(a, b float64) float64, a, b string, engines []string) {
-	for _, e := range engines {
-		if r.notes[a][e]+r.notes[b][e] != "" {
-			r.note(key, e, "FAIL")
-			continue
-		}
-		va, okA := r.get(a, e)
-		vb, okB := r.get(b, e)
-		if okA && okB {
-			r.set(key, e, f(va, vb))
-		}
-	}
-}
-
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0

@@ -226,6 +226,32 @@ func (d *Driver) DeleteBridge(ctx context.Context, name string) error {
 	return nil
 }
 
+// DelAddrs removes addresses from the bridge name; addresses it does not
+// have, or a missing bridge, are not errors.
+func (d *Driver) DelAddrs(ctx context.Context, name string, addrs []netip.Prefix) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bridge %q: %w", name, err)
+	}
+	link, err := d.h.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("bridge %q: look up: %w", name, err)
+	}
+	if err := checkBridge(name, link); err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range addrs {
+		err := d.h.AddrDel(link, newAddr(a))
+		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("bridge %q: delete address %s: %w", name, a, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func isNotFound(err error) bool {
 	var nf netlink.LinkNotFoundError
 	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV)

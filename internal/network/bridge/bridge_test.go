@@ -151,6 +151,19 @@ func TestEnsureBridge(t *testing.T) {
 		t.Errorf("bridge addresses = %v, want %v", got, want)
 	}
 
+	// DelAddrs removes what it is given and ignores what is not there.
+	for i := range 2 {
+		if err := d.DelAddrs(ctx, cfg.Name, []netip.Prefix{extra, gw6}); err != nil {
+			t.Fatalf("DelAddrs(%q) #%d = %v, want nil", cfg.Name, i, err)
+		}
+	}
+	if got := addrSet(t, ns.h, cfg.Name); !slices.Equal(got, []netip.Prefix{gw4}) {
+		t.Errorf("bridge addresses after DelAddrs = %v, want [%v]", got, gw4)
+	}
+	if err := d.DelAddrs(ctx, "no-such-br", []netip.Prefix{gw4}); err != nil {
+		t.Errorf("DelAddrs on a missing bridge = %v, want nil", err)
+	}
+
 	if err := d.DeleteBridge(ctx, cfg.Name); err != nil {
 		t.Fatalf("DeleteBridge(%q) = %v, want nil", cfg.Name, err)
 	}

@@ -37,8 +37,10 @@
 //
 // What the daemon must do besides calling this package:
 //   - EnableForwarding, once per host;
-//   - EnableRouteLocalnet for each bridge with ports published on
-//     127.0.0.1 (the guard chain keeps it safe);
+//   - SyncPorts at start-up with the mappings of the containers that run,
+//     which also drops elements a crash left behind (Init keeps elements);
+//   - EnableRouteLocalnet for each bridge with IPv4 ports published on
+//     127.0.0.1 or on every address (the guard chain keeps it safe);
 //   - with br_netfilter loaded (EnableBridgeNetfilter, needed for
 //     Network.ICC == false), turn hairpin mode on for each container's
 //     bridge port, or a container cannot reach its own published port

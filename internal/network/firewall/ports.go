@@ -252,6 +252,86 @@ func (f *Firewall) changePorts(ctx context.Context, ms []PortMapping, del bool) 
 	return err
 }
 
+// SyncPorts makes the DNAT maps hold exactly the mappings ms, in one
+// transaction: missing elements are added, and every other element is
+// removed, such as one left by a crash between installing a mapping and
+// recording it, which would otherwise send a host port to whatever
+// container gets that address next. The daemon calls it at start-up with
+// the mappings of the containers that still run.
+func (f *Firewall) SyncPorts(ctx context.Context, ms []PortMapping) error {
+	want, err := encodeAll(ms)
+	if err != nil {
+		return fmt.Errorf("sync ports: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.conn()
+	if err != nil {
+		return fmt.Errorf("sync ports: %w", err)
+	}
+	var added, removed int
+	for _, dm := range dnatMaps() {
+		s, err := f.set(dm.name)
+		if err != nil {
+			return fmt.Errorf("sync ports: %w", err)
+		}
+		have, err := c.GetSetElements(s)
+		if err != nil {
+			return fmt.Errorf("sync ports: list map %s: %w", dm.name, err)
+		}
+		del, add := diffPortElems(have, want[dm.name])
+		if err := queueElems(c, s, del, true); err != nil {
+			return fmt.Errorf("sync ports: %w", err)
+		}
+		if err := queueElems(c, s, add, false); err != nil {
+			return fmt.Errorf("sync ports: %w", err)
+		}
+		added, removed = added+len(add), removed+len(del)
+	}
+	if added+removed == 0 {
+		return ctx.Err()
+	}
+	if err := f.commit(ctx, c, "sync ports"); err != nil {
+		return err
+	}
+	if removed > 0 {
+		f.log.Info("removed stale port mappings", "count", removed)
+	}
+	f.log.Debug("sync ports", "added", added, "removed", removed)
+	return nil
+}
+
+// diffPortElems returns the elements of have that want lacks (to delete,
+// by key) and those of want that have lacks (to add). An element whose key
+// is wanted with another value is deleted and added again.
+func diffPortElems(have, want []nftables.SetElement) (del, add []nftables.SetElement) {
+	ident := func(e nftables.SetElement) string {
+		return string(e.Key) + "\x00" + string(e.KeyEnd) + "\x00" + string(e.Val)
+	}
+	wanted := make(map[string]bool, len(want))
+	for _, e := range want {
+		wanted[ident(e)] = true
+	}
+	kept := make(map[string]bool, len(have))
+	for _, e := range have {
+		if e.IntervalEnd {
+			continue
+		}
+		if id := ident(e); wanted[id] {
+			kept[id] = true
+			continue
+		}
+		del = append(del, nftables.SetElement{Key: e.Key, KeyEnd: e.KeyEnd})
+	}
+	for _, e := range want {
+		if !kept[ident(e)] {
+			add = append(add, e)
+			kept[ident(e)] = true
+		}
+	}
+	return del, add
+}
+
 // portRules DNAT through the maps: one rule per map, never one per port.
 //
 //	meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat4

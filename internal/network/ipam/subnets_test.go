@@ -3,6 +3,7 @@ package ipam
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"testing"
@@ -57,6 +58,16 @@ func TestPickSubnet(t *testing.T) {
 		{"custom /24", []AddressPool{{mustPrefix("10.10.0.0/16"), 24}}, prefixes("10.10.0.0/23", "10.10.2.128/25"), "10.10.3.0/24"},
 		{"v6 jumps", []AddressPool{{mustPrefix("fd00::/16"), 64}}, prefixes("fd00::/17"), "fd00:8000::/64"},
 		{"pool order kept", []AddressPool{{mustPrefix("10.2.0.0/16"), 24}, {mustPrefix("10.1.0.0/16"), 24}}, nil, "10.2.0.0/24"},
+		{"unsorted and nested", []AddressPool{{mustPrefix("10.0.0.0/16"), 24}},
+			prefixes("10.0.3.0/24", "10.0.0.0/22", "10.0.1.0/24", "10.0.0.5/32", "10.0.4.0/25"), "10.0.5.0/24"},
+		{"adjacent merged", []AddressPool{{mustPrefix("10.0.0.0/16"), 23}},
+			prefixes("10.0.1.0/24", "10.0.2.0/24", "10.0.6.0/23"), "10.0.4.0/23"},
+		{"blocker crossing a candidate boundary", []AddressPool{{mustPrefix("10.0.0.0/8"), 16}},
+			prefixes("10.0.255.0/24", "10.1.0.0/25"), "10.2.0.0/16"},
+		{"duplicates", []AddressPool{{mustPrefix("10.0.0.0/16"), 24}},
+			prefixes("10.0.0.0/24", "10.0.0.0/24", "10.0.1.0/24", "10.0.1.0/24"), "10.0.2.0/24"},
+		{"end of the address space", []AddressPool{{mustPrefix("255.255.0.0/16"), 24}},
+			prefixes("255.255.0.0/24", "255.255.255.0/24"), "255.255.1.0/24"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +76,62 @@ func TestPickSubnet(t *testing.T) {
 				t.Errorf("PickSubnet(%v) = %v, %v, want %v", tt.used, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPickSubnetMatchesBruteForce compares PickSubnet with a check of every
+// candidate against every used prefix, on random used sets.
+func TestPickSubnetMatchesBruteForce(t *testing.T) {
+	pools := []AddressPool{{mustPrefix("10.0.0.0/20"), 24}, {mustPrefix("10.0.64.0/18"), 22}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		var used []netip.Prefix
+		for range rng.IntN(12) {
+			bits := 16 + rng.IntN(17)
+			a := netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(128)), byte(rng.IntN(256))})
+			used = append(used, netip.PrefixFrom(a, bits).Masked())
+		}
+		want, wantOK := bruteForcePick(pools, used)
+		got, err := PickSubnet(pools, used)
+		if (err == nil) != wantOK || (wantOK && got != want) {
+			t.Fatalf("case %d: PickSubnet(%v) = %v, %v, want %v (found %v)", i, used, got, err, want, wantOK)
+		}
+	}
+}
+
+func bruteForcePick(pools []AddressPool, used []netip.Prefix) (netip.Prefix, bool) {
+	for _, pool := range pools {
+		for c := netip.PrefixFrom(pool.Base.Addr(), pool.Size); pool.Base.Contains(c.Addr()); {
+			free := true
+			for _, u := range used {
+				free = free && !Overlaps(c, u)
+			}
+			if free {
+				return c, true
+			}
+			next := lastAddr(c).Next()
+			if !next.IsValid() {
+				break
+			}
+			c = netip.PrefixFrom(next, pool.Size)
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// BenchmarkPickSubnet picks the 101st subnet with 100 networks and their
+// host routes in use.
+func BenchmarkPickSubnet(b *testing.B) {
+	pools := []AddressPool{{mustPrefix("10.0.0.0/8"), 24}}
+	var used []netip.Prefix
+	for i := range 100 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+		used = append(used, p, p)
+	}
+	for b.Loop() {
+		if _, err := PickSubnet(pools, used); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

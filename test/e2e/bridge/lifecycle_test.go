@@ -183,3 +183,38 @@ func TestDefaultPoolSkipsUsed(t *testing.T) {
 		t.Fatalf("container got %s outside %s", ip, subnet)
 	}
 }
+
+// TestChangeBIP restarts the daemon with another --bip: the default
+// network moves to it, once, and the old gateway address goes away.
+func TestChangeBIP(t *testing.T) {
+	h := harness.NewHost(t, "--bip", "10.200.0.1/24")
+	runSleeper(h, "before")
+	h.Must("stop", "-t", "1", "before")
+	h.StopDaemon(syscall.SIGTERM)
+	h.SetDaemonFlags("--bip", "10.201.0.1/24")
+	h.StartDaemon()
+	for range 2 {
+		nets := h.Must("network", "ls", "--format", "{{.Name}}")
+		if n := strings.Count(nets, "bridge"); n != 1 {
+			t.Fatalf("after changing --bip, docker network ls lists %d bridge networks:\n%s", n, nets)
+		}
+		cfg := h.Must("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}", "bridge")
+		if cfg != "10.201.0.0/24 10.201.0.1" {
+			t.Fatalf("after changing --bip to 10.201.0.1/24, network inspect bridge: %s", cfg)
+		}
+		addrs := h.MustSh("ip -o addr show berth0")
+		mustContain(t, "ip addr show berth0", addrs, "10.201.0.1/24")
+		mustNotContain(t, "ip addr show berth0", addrs, "10.200.0.1")
+		h.Must("start", "before")
+		if ip := ipOf(h, "before"); !strings.HasPrefix(ip, "10.201.0.") {
+			t.Fatalf("container started after the change got %s", ip)
+		}
+		if r := h.Sh("ping -c 1 -W 2 " + ipOf(h, "before")); r.Code != 0 {
+			t.Fatalf("host pings the container on the new subnet: %v", r)
+		}
+		h.Must("stop", "-t", "1", "before")
+		// A second restart with the same flags changes nothing.
+		h.StopDaemon(syscall.SIGTERM)
+		h.StartDaemon()
+	}
+}

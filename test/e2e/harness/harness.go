@@ -469,3 +469,14 @@ func (p *Proc) WaitOutput(t *testing.T, want string, timeout time.Duration) {
 		return strings.Contains(p.Output(), want)
 	})
 }
+
+// SetDaemonFlags replaces the extra daemon flags used by the next StartDaemon.
+func (h *Host) SetDaemonFlags(flags ...string) { h.extra = flags }
+
+// DaemonPid returns the pid of the running berth daemon (0 when stopped).
+func (h *Host) DaemonPid() int {
+	if h.daemon == nil || h.daemon.Process == nil {
+		return 0
+	}
+	return h.daemon.Process.Pid
+}

@@ -1,6 +1,7 @@
 package interactive
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +78,17 @@ func TestExecTTY(t *testing.T) {
 	if code := sh.wait(10 * time.Second); code != 4 {
 		t.Fatalf("docker exec -it box1 sh; exit 4: exit %d; terminal:\n%q", code, sh.output())
 	}
+	// A missing binary on a terminal: the runtime's words and Docker's 127.
+	nf := startSession(t, h, 24, 80, "exec", "-it", "box1", "/no/such/binary")
+	nf.expect(`no such file or directory`, 10*time.Second)
+	if code := nf.wait(10 * time.Second); code != 127 {
+		t.Fatalf("docker exec -it box1 /no/such/binary: exit %d, want 127; terminal:\n%q", code, nf.output())
+	}
+	// exec -d -t runs in the background on a terminal of its own.
+	h.Must("exec", "-d", "-t", "box1", "sh", "-c", "tty > /tmp/tty-of-d")
+	harness.WaitFor(t, "exec -d -t to write /tmp/tty-of-d", 5*time.Second, func() bool {
+		return strings.HasPrefix(h.Docker("exec", "box1", "cat", "/tmp/tty-of-d").Stdout, "/dev/pts/")
+	})
 	if st := inspect(h, "box1", "{{.State.Status}}"); st != "running" {
 		t.Fatalf("box1 after exec sessions: %s, want running", st)
 	}

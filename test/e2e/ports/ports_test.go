@@ -224,6 +224,23 @@ func TestPublishAllUDPAndRanges(t *testing.T) {
 		}
 	})
 
+	t.Run("random host ports", func(t *testing.T) {
+		h.Must("run", "-d", "--name", "rnd", "-p", "7200", "-p", "127.0.0.1::7201", "busybox", "sh", "-c",
+			"netkit echo -l :7200 -banner & netkit echo -l :7201 -banner & wait")
+		waitLogs(h, "rnd", "listening on", 2)
+		ports := dockerPort(h, "rnd")
+		all, local := ports["7200/tcp"], ports["7201/tcp"]
+		if len(all) == 0 || len(local) == 0 || !strings.HasPrefix(all[0], "0.0.0.0:") || !strings.HasPrefix(local[0], "127.0.0.1:") {
+			t.Fatalf("docker port rnd = %v, want 7200/tcp on 0.0.0.0 and 7201/tcp on 127.0.0.1", ports)
+		}
+		if r := dial(client, client.HostIP+":"+itoa(portOf(all[0]))); bannerSource(r.Stdout) != client.Addr {
+			t.Fatalf("client dials -p 7200's host port %s: %v", all[0], r)
+		}
+		if r := dialHost(h, local[0]); bannerSource(r.Stdout) == "" {
+			t.Fatalf("host dials -p 127.0.0.1::7201's %s: %v", local[0], r)
+		}
+	})
+
 	t.Run("udp", func(t *testing.T) {
 		runServer(h, "dns", []string{"-p", "5353:5353/udp"}, "echo", "-l", ":5353", "-udp", "-banner")
 		r := dial(client, client.HostIP+":5353", "-udp")
@@ -239,15 +256,20 @@ func TestPublishAllUDPAndRanges(t *testing.T) {
 	})
 
 	t.Run("1000-port range", func(t *testing.T) {
-		before := nsPids(h)
+		// The same run without ports is the baseline: on a loaded machine
+		// the runtime alone can take a good part of a second.
 		start := time.Now()
+		h.Must("run", "-d", "--name", "baseline", "busybox", "sh", "-c", "sleep 300")
+		baseline := time.Since(start)
+		before := nsPids(h)
+		start = time.Now()
 		h.Must("run", "-d", "--name", "ranged", "-p", "20000-20999:20000-20999", "busybox", "sh", "-c",
 			"netkit echo -l :20000 -banner & netkit echo -l :20999 -banner & wait")
 		took := time.Since(start)
-		if took > 700*time.Millisecond {
-			t.Fatalf("docker run -d -p 20000-20999:20000-20999 took %s", took)
+		t.Logf("docker run -d took %s with a 1000-port range, %s without ports", took, baseline)
+		if took > baseline+300*time.Millisecond || took > 3*time.Second {
+			t.Fatalf("docker run -d -p 20000-20999:20000-20999 took %s (%s without ports)", took, baseline)
 		}
-		t.Logf("docker run -d with a 1000-port range took %s", took)
 		if after := nsPids(h); after > before+1 {
 			t.Fatalf("host namespace has %d processes after publishing 1000 ports, %d before (one shim expected)", after, before)
 		}
@@ -335,8 +357,14 @@ func TestRestoreMappings(t *testing.T) {
 		if r := dial(client, client.HostIP+":6379"); bannerSource(r.Stdout) != client.Addr {
 			t.Fatalf("while no daemon runs (%v): %v", sig, r)
 		}
+		// What a crash between installing a mapping and recording it
+		// leaves: an element for a container that does not exist.
+		h.MustSh("nft add element inet berth dnat4_any '{ tcp . 7777 : 172.17.0.250 . 80 }'")
 		h.StartDaemon()
 		check("after " + sig.String())
+		if m := allMaps(h); strings.Contains(m, "7777") {
+			t.Fatalf("after %v, a stale DNAT element survived the restart:\n%s", sig, m)
+		}
 	}
 	h.Must("rm", "-f", "redis")
 	if r := dial(client, client.HostIP+":6379"); r.Code == 0 {
@@ -357,4 +385,33 @@ func nsPids(h *harness.Host) int {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// TestPublishIPv6 publishes ports of a container on a dual-stack network:
+// on every address (both families) and on one IPv6 host address.
+func TestPublishIPv6(t *testing.T) {
+	h := harness.NewHost(t)
+	client := h.AddMachine("10.77.1")
+	h.MustSh("ip addr add fd77::1/64 dev hv0 nodad")
+	if r := client.Sh("ip addr add fd77::2/64 dev mv0 nodad && ip -6 route add default via fd77::1"); r.Code != 0 {
+		t.Fatalf("client IPv6 setup: %v", r)
+	}
+	h.Must("network", "create", "--ipv6", "--subnet", "fd00:1::/64", "v6net")
+	runServer(h, "v6", []string{"--network", "v6net", "-p", "8090:80", "-p", "[fd77::1]:8091:80"}, "echo", "-l", ":80", "-banner")
+	for _, a := range []string{"[fd77::1]:8090", "[fd77::1]:8091"} {
+		r := dial(client, a)
+		if !strings.Contains(r.Stdout, "from [fd77::2]:") {
+			t.Fatalf("client dials %s: %v; want the server to see the client's own fd77::2", a, r)
+		}
+	}
+	if r := dial(client, client.HostIP+":8090"); bannerSource(r.Stdout) != client.Addr {
+		t.Fatalf("client dials %s:8090 over IPv4: %v", client.HostIP, r)
+	}
+	if r := dial(client, client.HostIP+":8091"); r.Code == 0 {
+		t.Fatalf("port published on [fd77::1] answers on %s: %v", client.HostIP, r)
+	}
+	h.Must("rm", "-f", "v6")
+	if m := allMaps(h); strings.Contains(m, "fd00:1::") {
+		t.Fatalf("DNAT maps after rm -f:\n%s", m)
+	}
 }

@@ -81,6 +81,30 @@ func TestCreateOptions(t *testing.T) {
 	}
 }
 
+// TestAdoptedBridge gives a network a bridge the administrator made: berth
+// uses it and, on network rm, takes back only its gateway address.
+func TestAdoptedBridge(t *testing.T) {
+	t.Parallel()
+	h := harness.NewHost(t)
+	h.MustSh("ip link add lanbr type bridge && ip link set lanbr up")
+	h.Must("network", "create", "--subnet", "10.80.0.0/24", "-o", "com.docker.network.bridge.name=lanbr", "lan")
+	runDetached(h, append([]string{"--name", "srv", "--network", "lan", "busybox"}, redisCmd...)...)
+	runDetached(h, append([]string{"--name", "cli", "--network", "lan", "busybox"}, sleeper...)...)
+	mustReach(t, h, "cli", "srv:6379")
+	if out := h.MustSh("ip -o addr show dev lanbr"); !strings.Contains(out, "10.80.0.1/24") {
+		t.Fatalf("lanbr lacks the gateway address:\n%s", out)
+	}
+	h.Must("rm", "-f", "srv", "cli")
+	h.Must("network", "rm", "lan")
+	r := h.Sh("ip -o addr show dev lanbr")
+	if r.Code != 0 {
+		t.Fatalf("network rm deleted the administrator's bridge lanbr: %v", r)
+	}
+	if strings.Contains(r.Stdout, "10.80.0.1") {
+		t.Fatalf("network rm left the gateway address on lanbr:\n%s", r.Stdout)
+	}
+}
+
 // TestMultipleNetworks runs a container on two networks at once, with
 // aliases on each, and checks that inspect shows both endpoints and that
 // each network's members find it by that network's alias.
@@ -185,6 +209,11 @@ func TestListFiltersAndPrune(t *testing.T) {
 		{[]string{"--filter", "type=custom"}, "keep n-one n-three n-two"},
 		{[]string{"--filter", "type=builtin"}, "bridge host none"},
 		{[]string{"--filter", "name=n-", "--filter", "label=tier=a"}, "n-one"},
+		{[]string{"--filter", "name=^n-t.*e$"}, "n-three"},
+		{[]string{"--filter", "label=tier", "--filter", "label=tier=b"}, "n-three n-two"},
+		{[]string{"--filter", "dangling=true"}, "keep n-one n-two"},
+		{[]string{"--filter", "dangling=false"}, "bridge host n-three none"},
+		{[]string{"--filter", "scope=local", "--filter", "driver=host"}, "host"},
 	} {
 		if got := ls(tc.filters...); got != tc.want {
 			t.Errorf("docker network ls %v = %q, want %q", tc.filters, got, tc.want)
@@ -194,9 +223,14 @@ func TestListFiltersAndPrune(t *testing.T) {
 		t.Errorf("docker network ls -q --filter name=keep = %q, want the short id", out)
 	}
 
-	out := h.Must("network", "prune", "-f", "--filter", "label=tier=b")
+	dockerFails(t, h, "invalid filter 'color'", "network", "ls", "--filter", "color=red")
+	dockerFails(t, h, "invalid filter 'name'", "network", "prune", "-f", "--filter", "name=n-one")
+	if out := h.Must("network", "prune", "-f", "--filter", "until=1h"); strings.Contains(out, "n-") {
+		t.Fatalf("docker network prune --filter until=1h removed networks made just now:\n%s", out)
+	}
+	out := h.Must("network", "prune", "-f", "--filter", "label=tier", "--filter", "label!=tier=a")
 	if !strings.Contains(out, "n-two") || strings.Contains(out, "n-three") || strings.Contains(out, "n-one") {
-		t.Fatalf("docker network prune --filter label=tier=b printed:\n%s\nwant n-two only (n-three is in use)", out)
+		t.Fatalf("docker network prune --filter label=tier --filter label!=tier=a printed:\n%s\nwant n-two only (n-three is in use)", out)
 	}
 	if got := ls(); got != "bridge host keep n-one n-three none" {
 		t.Fatalf("after the label prune: %q", got)
@@ -215,9 +249,10 @@ func TestListFiltersAndPrune(t *testing.T) {
 // overlapping a network's is refused.
 func TestDefaultPools(t *testing.T) {
 	t.Parallel()
-	h := harness.NewHost(t)
-	// A LAN on the host that uses the next default pool.
-	h.MustSh("ip link add lan0 type veth peer name lan0p && ip addr add 172.18.0.5/24 dev lan0 && ip link set lan0 up")
+	// A LAN on the host that uses the second default pool.
+	h := harness.NewHostWith(t, func(h *harness.Host) {
+		h.MustSh("ip link add lan0 type veth peer name lan0p && ip addr add 172.18.0.5/24 dev lan0 && ip link set lan0 up")
+	})
 	var subnets []netip.Prefix
 	for _, name := range []string{"p1", "p2", "p3", "p4"} {
 		h.Must("network", "create", name)

@@ -64,6 +64,13 @@ func TestErrors(t *testing.T) {
 			t.Fatalf("a refused network is listed: %s", out)
 		}
 	})
+	t.Run("bridge name in use", func(t *testing.T) {
+		h.Must("network", "create", "-o", "com.docker.network.bridge.name=mybr", "mine")
+		dockerFails(t, h, "networks have same bridge name", "network", "create", "-o", "com.docker.network.bridge.name=mybr", "yours")
+		dockerFails(t, h, "networks have same bridge name", "network", "create", "-o", "com.docker.network.bridge.name=berth0", "yours")
+		apiError(t, h, "POST", "/networks/create", `{"Name":"yours","Options":{"com.docker.network.bridge.name":"mybr"}}`, 403, "conflicts with network mine (mybr)")
+		h.Must("network", "rm", "mine")
+	})
 	t.Run("in use", func(t *testing.T) {
 		r := h.Docker("network", "rm", "appnet")
 		if r.Code == 0 || !strings.Contains(r.Stderr, "has active endpoints") || !regexp.MustCompile(`\bredis\b`).MatchString(r.Stderr) || !regexp.MustCompile(`\bapp\b`).MatchString(r.Stderr) {
@@ -146,11 +153,8 @@ func TestNothingLeftBehind(t *testing.T) {
 
 	// Something else serves DNS on the new network's gateway.
 	h.MustSh("sysctl -qw net.ipv4.ip_nonlocal_bind=1")
-	squatter := execIn(h.Name, harness.Env.Netkit, "dns-server", "-l", "10.71.0.1:53")
-	if err := squatter.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { squatter.Process.Kill(); squatter.Wait() })
+	squatter := h.Spawn(harness.Env.Netkit, "dns-server", "-l", "10.71.0.1:53")
+	squatter.WaitOutput(t, "dns-server on", 5*time.Second)
 	harness.WaitFor(t, "the squatting DNS server", 5*time.Second, func() bool {
 		return strings.Contains(h.Sh("ss -Hlnu sport = :53").Stdout, "10.71.0.1:53")
 	})
@@ -160,8 +164,7 @@ func TestNothingLeftBehind(t *testing.T) {
 		t.Fatalf("network create with its DNS address taken succeeded: %v", r)
 	}
 	sameKernelState(t, h, before, "create with the DNS address taken")
-	squatter.Process.Kill()
-	squatter.Wait()
+	squatter.Stop()
 	h.MustSh("sysctl -qw net.ipv4.ip_nonlocal_bind=0")
 	if out := h.Must("network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "clash") {
 		t.Fatalf("a failed network is listed:\n%s", out)

@@ -283,10 +283,7 @@ func upstreamDNS(t *testing.T, m *harness.Machine, records ...string) {
 	for _, r := range records {
 		args = append(args, "-a", r)
 	}
-	startOn(t, m, args...)
-	harness.WaitFor(t, "the upstream DNS server to listen", 5*time.Second, func() bool {
-		return strings.Contains(m.Sh("ss -Hlnu sport = :53").Stdout, m.Addr+":53")
-	})
+	m.Spawn(args...).WaitOutput(t, "dns-server on", 5*time.Second)
 }
 
 // sh formats a shell command.

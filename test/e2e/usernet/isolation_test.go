@@ -1,7 +1,6 @@
 package usernet
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +21,7 @@ func TestInternalAndUpstream(t *testing.T) {
 	h := harness.NewHost(t, "--dns", "10.77.1.99", "--dns", "10.77.1.2")
 	inet := h.AddMachine("10.77.1")
 	upstreamDNS(t, inet, "ext.test=10.77.1.2", "www.ext.test=10.77.1.2")
-	startOn(t, inet, harness.Env.Netkit, "echo", "-l", ":6379", "-banner")
-	harness.WaitFor(t, "the internet's echo server", 5*time.Second, func() bool {
-		return strings.Contains(inet.Sh("ss -Hlnt sport = :6379").Stdout, "6379")
-	})
+	inet.Spawn(harness.Env.Netkit, "echo", "-l", ":6379", "-banner").WaitOutput(t, "listening on", 5*time.Second)
 	internet := inet.Addr + ":6379"
 
 	h.Must("network", "create", "pubnet")
@@ -125,19 +121,4 @@ func TestDefaultBridgeIsolation(t *testing.T) {
 	h.Must("network", "create", "othernet")
 	runDetached(h, append([]string{"--name", "other", "--network", "othernet", "busybox"}, sleeper...)...)
 	mustNotReach(t, h, "other", ipOf(t, h, "redis", "appnet")+":6379")
-}
-
-// startOn runs a command on machine m until the test ends.
-func startOn(t *testing.T, m *harness.Machine, args ...string) {
-	t.Helper()
-	cmd := execIn(m.Name, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %v on %s: %v", args, m.Name, err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-}
-
-// execIn makes a command that runs in network namespace ns.
-func execIn(ns string, args ...string) *exec.Cmd {
-	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns}, args...)...)
 }

@@ -41,7 +41,11 @@ func runDial(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dial %s %s: %v\n", network, pos[0], err)
+		var op *net.OpError
+		if !errors.As(err, &op) {
+			err = fmt.Errorf("%s %s: %w", network, pos[0], err)
+		}
+		fmt.Fprintln(stderr, "netkit dial:", err)
 		return 1
 	}
 	return 0
