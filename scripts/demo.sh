@@ -9,9 +9,11 @@ SOCK=/run/berth/berth.sock
 export DOCKER_HOST=unix://$SOCK BERTH_HOST=unix://$SOCK
 BERTH=bin/berth
 
+PIDFILE=/run/berth/daemon.pid
 if ! $BERTH version >/dev/null 2>&1; then
-	mkdir -p /var/log
+	mkdir -p /var/log /run/berth
 	nohup $BERTH daemon >/var/log/berth.log 2>&1 &
+	echo $! >$PIDFILE
 	echo "started berth daemon (pid $!), log in /var/log/berth.log"
 	for _ in $(seq 50); do $BERTH version >/dev/null 2>&1 && break; sleep 0.1; done
 fi
@@ -32,4 +34,5 @@ $BERTH run -d --name web -p 8080:80 busybox httpd -f -p 80 -h /etc
 wget -q -O - http://127.0.0.1:8080/hostname
 $BERTH rm -f box1 box2 web
 set +x
-echo "demo done. The daemon keeps running (pid $(pgrep -o -x berth || true)); the docker CLI works too: DOCKER_HOST=$DOCKER_HOST docker ps"
+echo "demo done. The daemon keeps running (pid $(cat $PIDFILE 2>/dev/null || echo unknown)); the docker CLI works too: DOCKER_HOST=$DOCKER_HOST docker ps"
+echo "stop it with: kill \$(cat $PIDFILE)"
