@@ -448,7 +448,9 @@ func (r *rootFS) untar(tr *tar.Reader, dest string, opts ArchivePutOptions) erro
 	return nil
 }
 
-// extract creates one archive entry at the root-relative path target.
+// extract creates one archive entry at the root-relative path target. All
+// changes go through the parent's fd with a one-element name, so nothing
+// the container swaps in meanwhile can redirect them.
 func (r *rootFS) extract(tr *tar.Reader, hdr *tar.Header, dest, target string, opts ArchivePutOptions) error {
 	parent, base := path.Split(target)
 	pfd, err := r.mkdirAll(parent)
@@ -456,70 +458,15 @@ func (r *rootFS) extract(tr *tar.Reader, hdr *tar.Header, dest, target string, o
 		return err
 	}
 	defer unix.Close(pfd)
-	isDir := hdr.Typeflag == tar.TypeDir
-	var old unix.Stat_t
-	if unix.Fstatat(pfd, base, &old, unix.AT_SYMLINK_NOFOLLOW) == nil {
-		oldDir := old.Mode&unix.S_IFMT == unix.S_IFDIR
-		switch {
-		case oldDir && isDir:
-		case opts.NoOverwriteDirNonDir && oldDir:
-			return errdefs.Invalidf("cannot overwrite directory %q with non-directory %q", "/"+target, hdr.Name)
-		case opts.NoOverwriteDirNonDir && isDir:
-			return errdefs.Invalidf("cannot overwrite non-directory %q with directory %q", "/"+target, hdr.Name)
-		default:
-			flags := 0
-			if oldDir {
-				flags = unix.AT_REMOVEDIR
-			}
-			if err := unix.Unlinkat(pfd, base, flags); err != nil {
-				return fmt.Errorf("replace %s: %w", "/"+target, err)
-			}
-		}
+	if err := clearPlace(pfd, base, "/"+target, hdr, opts); err != nil {
+		return err
 	}
-	mode := uint32(hdr.Mode & 0o7777)
-	switch hdr.Typeflag {
-	case tar.TypeDir:
-		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("mkdir %s: %w", "/"+target, err)
-		}
-	case tar.TypeReg, tar.TypeRegA:
-		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	made, err := r.create(tr, hdr, pfd, base, dest)
+	if err != nil || !made {
 		if err != nil {
-			return fmt.Errorf("create %s: %w", "/"+target, err)
+			err = fmt.Errorf("extract %s: %w", "/"+target, err)
 		}
-		f := os.NewFile(uintptr(fd), target)
-		_, err = io.Copy(f, tr)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", "/"+target, err)
-		}
-	case tar.TypeSymlink:
-		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
-			return fmt.Errorf("symlink %s: %w", "/"+target, err)
-		}
-	case tar.TypeLink:
-		src := path.Join(dest, path.Clean("/" + hdr.Linkname)[1:])
-		sdir, sbase := path.Split(src)
-		sfd, err := r.openIn(sdir, unix.O_PATH|unix.O_DIRECTORY)
-		if err != nil {
-			return fmt.Errorf("link %s: %w", "/"+target, err)
-		}
-		err = unix.Linkat(sfd, sbase, pfd, base, 0)
-		unix.Close(sfd)
-		if err != nil {
-			return fmt.Errorf("link %s: %w", "/"+target, err)
-		}
-		return nil // a hard link shares its source's owner, mode and times
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
-		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-		if err := unix.Mknodat(pfd, base, kind|mode, int(dev)); err != nil {
-			return fmt.Errorf("mknod %s: %w", "/"+target, err)
-		}
-	default:
-		return nil
+		return err
 	}
 	uid, gid := 0, 0
 	if opts.CopyUIDGID {
@@ -529,15 +476,82 @@ func (r *rootFS) extract(tr *tar.Reader, hdr *tar.Header, dest, target string, o
 		return fmt.Errorf("chown %s: %w", "/"+target, err)
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
-		if err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EOPNOTSUPP {
+		if err := unix.Fchmodat(pfd, base, uint32(hdr.Mode&0o7777), unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EOPNOTSUPP {
 			return fmt.Errorf("chmod %s: %w", "/"+target, err)
 		}
 	}
-	if !isDir {
+	if hdr.Typeflag != tar.TypeDir {
 		ts := unix.NsecToTimespec(hdr.ModTime.UnixNano())
 		unix.UtimesNanoAt(pfd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	return nil
+}
+
+// clearPlace removes what is at base unless the entry may go over it
+// (a directory onto a directory); with NoOverwriteDirNonDir a directory and
+// a non-directory never replace each other.
+func clearPlace(pfd int, base, shown string, hdr *tar.Header, opts ArchivePutOptions) error {
+	var old unix.Stat_t
+	if unix.Fstatat(pfd, base, &old, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return nil
+	}
+	isDir, oldDir := hdr.Typeflag == tar.TypeDir, old.Mode&unix.S_IFMT == unix.S_IFDIR
+	switch {
+	case oldDir && isDir:
+		return nil
+	case opts.NoOverwriteDirNonDir && oldDir:
+		return errdefs.Invalidf("cannot overwrite directory %q with non-directory %q", shown, hdr.Name)
+	case opts.NoOverwriteDirNonDir && isDir:
+		return errdefs.Invalidf("cannot overwrite non-directory %q with directory %q", shown, hdr.Name)
+	}
+	flags := 0
+	if oldDir {
+		flags = unix.AT_REMOVEDIR
+	}
+	if err := unix.Unlinkat(pfd, base, flags); err != nil {
+		return fmt.Errorf("replace %s: %w", shown, err)
+	}
+	return nil
+}
+
+// create makes the entry's file, directory, link or node; made is false
+// for entries that need no owner, mode or times (hard links, unknown kinds).
+func (r *rootFS) create(tr *tar.Reader, hdr *tar.Header, pfd int, base, dest string) (made bool, err error) {
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && err != unix.EEXIST {
+			return false, err
+		}
+	case tar.TypeReg, tar.TypeRegA:
+		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return false, err
+		}
+		f := os.NewFile(uintptr(fd), base)
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err == nil, err
+	case tar.TypeSymlink:
+		return true, unix.Symlinkat(hdr.Linkname, pfd, base)
+	case tar.TypeLink:
+		// The source is named from the archive's root, i.e. from dest.
+		sdir, sbase := path.Split(path.Join(dest, path.Clean("/" + hdr.Linkname)[1:]))
+		sfd, err := r.openIn(sdir, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return false, err
+		}
+		defer unix.Close(sfd)
+		return false, unix.Linkat(sfd, sbase, pfd, base, 0)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		return true, unix.Mknodat(pfd, base, kind|uint32(hdr.Mode&0o7777), int(dev))
+	default:
+		return false, nil
+	}
+	return true, nil
 }
 
 // mkdirAll opens the root-relative directory dir, creating what is missing

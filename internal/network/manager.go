@@ -58,6 +58,8 @@ type Manager struct {
 	dns   *dns.Server
 	ports *portmap.Reserver
 
+	deletes bridgeDeletes // bridges being deleted in the background
+
 	mu   sync.Mutex
 	nets map[string]*netState      // by network id
 	held map[string][]func() error // per container: host-port releases
@@ -113,6 +115,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, live []LiveEndpoint) 
 // Close stops the resolver and releases netlink handles. The kernel state
 // stays: running containers keep their network while no daemon runs.
 func (m *Manager) Close() error {
+	m.deletes.waitAll()
 	var errs []error
 	if m.dns != nil {
 		errs = append(errs, m.dns.Close())

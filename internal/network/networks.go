@@ -300,6 +300,9 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 			}
 		}
 	}()
+	if err = m.deletes.wait(ctx, n.rec.Bridge); err != nil {
+		return err
+	}
 	if err = m.br.EnsureBridge(ctx, bridgeConfig(n)); err != nil {
 		return fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
@@ -345,7 +348,18 @@ func (m *Manager) unprogram(ctx context.Context, n *netState) error {
 	}
 	errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
 	errs = append(errs, m.fw.DelNetwork(ctx, n.shortID()))
-	errs = append(errs, m.delBridge(ctx, n))
+	if n.rec.AdoptedBridge {
+		errs = append(errs, m.delBridge(ctx, n))
+		return errors.Join(errs...)
+	}
+	// The subnet is free at once; the device goes in the background.
+	errs = append(errs, m.br.DelAddrs(ctx, n.rec.Bridge, n.gateways()))
+	name := n.rec.Bridge
+	m.deletes.start(name, func() {
+		if err := m.br.DeleteBridge(context.Background(), name); err != nil {
+			m.log.Warn("delete bridge", "bridge", name, "err", err)
+		}
+	})
 	return errors.Join(errs...)
 }
 

@@ -1,9 +1,12 @@
 package firewall
 
 import (
+	"os"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/nftables"
 	"os/exec"
 	"strings"
 )
@@ -75,6 +78,11 @@ func (f *Firewall) ensureRule(ctx context.Context, bin string, spec []string, in
 // dockerUserBinaries returns the iptables binaries whose DOCKER-USER chain
 // exists in the firewall's namespace.
 func (f *Firewall) dockerUserBinaries(ctx context.Context) []string {
+	// Asking the kernel over netlink costs microseconds; running iptables
+	// costs milliseconds, so it runs only when Docker's chain is there.
+	if !f.dockerUserMayExist() {
+		return nil
+	}
 	var out []string
 	for _, name := range []string{"iptables", "ip6tables"} {
 		bin, err := exec.LookPath(name)
@@ -145,4 +153,28 @@ func (f *Firewall) iptablesOutput(ctx context.Context, bin string, args ...strin
 		return "", fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// dockerUserMayExist reports whether a DOCKER-USER chain can exist: in
+// iptables-nft's "filter" tables, or in legacy iptables when it is loaded.
+func (f *Firewall) dockerUserMayExist() bool {
+	if data, err := os.ReadFile("/proc/net/ip_tables_names"); err == nil && strings.Contains(string(data), "filter") {
+		return true
+	}
+	c, err := f.conn()
+	if err != nil {
+		return true
+	}
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+		chains, err := c.ListChainsOfTableFamily(fam)
+		if err != nil {
+			return true
+		}
+		for _, ch := range chains {
+			if ch.Name == dockerUserChain && ch.Table != nil && ch.Table.Name == "filter" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package interactive
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -185,4 +186,22 @@ func waitState(t *testing.T, h *harness.Host, name, want string, timeout time.Du
 	harness.WaitFor(t, fmt.Sprintf("%s to be %s", name, want), timeout, func() bool {
 		return inspect(h, name, "{{.State.Status}}") == want
 	})
+}
+
+// rawAttach opens POST /containers/{name}/attach?query as a hijacked
+// connection, as API clients other than the docker CLI do.
+func rawAttach(t *testing.T, h *harness.Host, name, query string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("unix", h.Sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /containers/%s/attach?%s HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", name, query)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("attach %s: %v %v", name, resp, err)
+	}
+	return c, br
 }

@@ -1,6 +1,7 @@
 package interactive
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,26 @@ func TestDetachAndAttach(t *testing.T) {
 	if code := b.wait(10 * time.Second); code != 1 {
 		t.Fatalf("detach with ctrl-x,x: exit %d; terminal:\n%q", code, b.output())
 	}
+	// Clients other than the docker CLI rely on the daemon to see detach keys.
+	conn, br := rawAttach(t, h, "det", "stream=1&stdin=1&stdout=1&stderr=1&detachKeys=ctrl-x,x")
+	conn.Write([]byte("echo raw-$((5*5))\r"))
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "raw-25") {
+		line, err := br.ReadString('\n')
+		seen.WriteString(line)
+		if err != nil {
+			t.Fatalf("raw attach: %v; read %q", err, seen.String())
+		}
+	}
+	conn.Write([]byte("\x18x"))
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		t.Fatalf("raw attach after the detach keys: %v (want the stream to end)", err)
+	}
+	if st := inspect(h, "det", "{{.State.Status}}"); st != "running" {
+		t.Fatalf("det after a server-side detach: %s, want running", st)
+	}
+
 	c := startSession(t, h, 24, 80, "attach", "det")
 	time.Sleep(500 * time.Millisecond)
 	c.send("exit 3\r")
