@@ -142,4 +142,3 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ImagesDeleted": []any{}, "SpaceReclaimed": 0})
 }
-

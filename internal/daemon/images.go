@@ -104,9 +104,9 @@ func (d *Daemon) ImageGet(ref string) (image.Image, error) {
 
 // DaemonStats are the counts /info reports.
 type DaemonStats struct {
-	ID                                 string
+	ID                                   string
 	Containers, Running, Stopped, Images int
-	DataRoot                           string
+	DataRoot                             string
 }
 
 // Stats counts containers and images.
