@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image"
 )
 
 func (s *Server) imageRoutes() {
@@ -140,5 +141,22 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"ImagesDeleted": []any{}, "SpaceReclaimed": 0})
+	f, err := filters(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	all := false
+	for _, v := range f["dangling"] {
+		all = all || v == "false" || v == "0"
+	}
+	items, freed, err := s.d.ImagePrune(all)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if items == nil {
+		items = []image.DeleteItem{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ImagesDeleted": items, "SpaceReclaimed": freed})
 }

@@ -136,3 +136,32 @@ func (d *Daemon) daemonID() string {
 	os.WriteFile(path, []byte(id), 0o600)
 	return id
 }
+
+// ImagePrune removes dangling images (untagged), or with all every image
+// no container uses, and returns what was deleted and the bytes freed.
+func (d *Daemon) ImagePrune(all bool) ([]image.DeleteItem, int64, error) {
+	imgs, err := d.images.List()
+	if err != nil {
+		return nil, 0, err
+	}
+	used := map[string]bool{}
+	for _, c := range d.all() {
+		rec, _, _, _ := c.snapshot()
+		used[rec.ImageID] = true
+	}
+	var out []image.DeleteItem
+	var freed int64
+	for _, img := range imgs {
+		if used[img.ID] || (!all && len(img.RepoTags) > 0) {
+			continue
+		}
+		items, err := d.ImageDelete(img.ID, len(img.RepoTags) > 1)
+		if err != nil {
+			d.log.Debug("image prune", "image", img.ID, "err", err)
+			continue
+		}
+		out = append(out, items...)
+		freed += img.Size
+	}
+	return out, freed, nil
+}

@@ -64,3 +64,19 @@ func TestListWaitPrune(t *testing.T) {
 		t.Fatalf("after prune ps -a = %q, want only the running up1", out)
 	}
 }
+
+// TestImagePrune removes unused images with -a and keeps the ones in use.
+func TestImagePrune(t *testing.T) {
+	h := harness.NewHost(t)
+	h.Must("tag", "busybox:latest", "spare:1")
+	h.DockerIn(harness.ReadFile(t, harness.Env.RootfsTar), "import", "--change", "LABEL x=y", "-", "other:1")
+	h.Must("run", "-d", "--name", "user", "busybox", "sleep", "300")
+	out := h.Must("image", "prune", "-a", "-f")
+	if !strings.Contains(out, "other:1") {
+		t.Fatalf("image prune -a -f = %q, want other:1 removed", out)
+	}
+	imgs := h.Must("images", "--format", "{{.Repository}}:{{.Tag}}")
+	if strings.Contains(imgs, "other") || !strings.Contains(imgs, "busybox:latest") {
+		t.Fatalf("images after prune:\n%s", imgs)
+	}
+}
