@@ -297,7 +297,12 @@ fi
 log "measuring (host address $HOST_ADDR)"
 "$T/benchrun" "${args[@]}"
 if [ -n "$BERTH_PID" ] && ! running "$BERTH_PID"; then
-	log "the berth daemon exited during the run; its log: /tmp/berth-bench-daemon.log"
+	st=0
+	wait "$BERTH_PID" || st=$?
+	how="with status $st"
+	[ "$st" -gt 128 ] && how="by signal $((st - 128)) ($(kill -l "$st" 2>/dev/null || echo ?))"
 	cp "$T/berth.log" /tmp/berth-bench-daemon.log
+	log "the berth daemon exited during the run, $how; its log: /tmp/berth-bench-daemon.log"
+	BERTH_PID=""
 fi
 log "done in ${SECONDS}s: bench/results/latest.md, bench/results/latest.svg"

@@ -64,21 +64,34 @@ func main() {
 	}
 	info := machineInfo(b.engines)
 
-	if len(b.engines) > 0 {
-		b.warmUp()
-		b.stepRun()
-		b.stepNetworks()
-		b.stepTraffic()
-		b.stepDNS()
-		b.stepScale()
-		b.stepPorts()
-		b.cleanAll()
-	}
-	for _, e := range b.engines {
-		if !e.alive() {
-			b.res.failures = append(b.res.failures, fmt.Sprintf("%s: the daemon no longer answers at the end of the run", e.name))
+	gone := map[string]bool{}
+	// checkAlive notes when a daemon stops answering, which says where in
+	// the run it died.
+	checkAlive := func(before string) {
+		for _, e := range b.engines {
+			if !gone[e.name] && !e.alive() {
+				gone[e.name] = true
+				msg := fmt.Sprintf("%s: the daemon stopped answering (%.0fs into the run, before %s)", e.name, time.Since(start).Seconds(), before)
+				logf("  %s", msg)
+				b.res.failures = append(b.res.failures, msg)
+			}
 		}
 	}
+	steps := []struct {
+		name string
+		run  func()
+	}{
+		{"warm-up", b.warmUp}, {"run", b.stepRun}, {"networks", b.stepNetworks}, {"traffic", b.stepTraffic},
+		{"DNS", b.stepDNS}, {"scale", b.stepScale}, {"ports", b.stepPorts}, {"final cleanup", b.cleanAll},
+	}
+	for _, st := range steps {
+		if len(b.engines) == 0 {
+			break
+		}
+		checkAlive("step " + st.name)
+		st.run()
+	}
+	checkAlive("the end of the run")
 
 	host, _ := os.Hostname()
 	stamp := start.Format("2006-01-02") + "-" + host

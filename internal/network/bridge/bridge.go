@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -167,7 +168,7 @@ func (d *Driver) ensureAddrs(br netlink.Link, cfg BridgeConfig) ([]*netlink.Addr
 		}
 	}
 	var added []*netlink.Addr
-	for _, gw := range cfg.Gateways {
+	for _, gw := range withLinkLocal(cfg.Gateways, br.Attrs().HardwareAddr) {
 		if !gw.IsValid() {
 			return added, fmt.Errorf("bridge %q: invalid gateway %s", cfg.Name, gw)
 		}
@@ -184,6 +185,23 @@ func (d *Driver) ensureAddrs(br netlink.Link, cfg BridgeConfig) ([]*netlink.Addr
 		added = append(added, a)
 	}
 	return added, nil
+}
+
+// withLinkLocal adds the bridge's IPv6 link-local address to gateways
+// that include an IPv6 one. The kernel would make the same address only
+// once the bridge has carrier (its first port) and then run duplicate
+// address detection on it for a second or two; until then the host sends
+// no neighbour solicitation for packets it forwards into the bridge, so
+// the first connections from other machines to a new container over IPv6
+// stall. Added up front with IFA_F_NODAD, it is usable at once.
+func withLinkLocal(gateways []netip.Prefix, mac net.HardwareAddr) []netip.Prefix {
+	if len(mac) != 6 || !slices.ContainsFunc(gateways, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+		return gateways
+	}
+	var a [16]byte
+	a[0], a[1] = 0xfe, 0x80
+	a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15] = mac[0]^0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]
+	return append(slices.Clone(gateways), netip.PrefixFrom(netip.AddrFrom16(a), 64))
 }
 
 // rollbackBridge undoes a failed EnsureBridge. Errors are logged only: the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/network/netns"
 )
@@ -138,6 +139,21 @@ func TestEnsureBridge(t *testing.T) {
 	want := []netip.Prefix{gw4, gw6}
 	if got := addrSet(t, ns.h, cfg.Name); !slices.Equal(got, want) {
 		t.Errorf("bridge addresses = %v, want %v", got, want)
+	}
+	// Without ports the bridge has no carrier, so the kernel has made no
+	// link-local address yet; EnsureBridge adds one, usable at once.
+	lls, err := netns.AddrList(ns.h, link, netlink.FAMILY_V6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ll []string
+	for _, a := range lls {
+		if a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+			ll = append(ll, a.IPNet.String())
+		}
+	}
+	if len(ll) != 1 {
+		t.Errorf("bridge link-local addresses (not tentative) = %v, want one", ll)
 	}
 
 	// A new gateway is added next to the existing ones.
