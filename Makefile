@@ -5,8 +5,10 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 DEB_PKGS := iputils-ping iptables runc busybox-static iproute2 bridge-utils nftables docker-compose curl wget util-linux
+# docker.io gives the tests a Docker Engine to run berth beside (it is never started by default).
+TEST_PKGS := docker.io
 
-.PHONY: all build deps demo test unit e2e bench vet clean
+.PHONY: all build deps test-deps install-pkgs demo test unit e2e bench vet clean
 
 all: build
 
@@ -16,7 +18,13 @@ build:
 
 # deps installs what running and testing berth needs from Debian's packages.
 deps:
-	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-pkgs PKGS="$(DEB_PKGS)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-pkgs PKGS="$(DEB_PKGS) $(TEST_PKGS)"
+
+install-pkgs:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -35,7 +43,7 @@ unit:
 e2e: build
 	$(GO) test -count=1 -timeout 20m -p 2 ./test/e2e/... $(E2EFLAGS)
 
-test: deps build vet unit e2e
+test: test-deps build vet unit e2e
 
 bench: deps build
 	bench/run.sh
