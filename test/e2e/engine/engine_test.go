@@ -65,7 +65,7 @@ func TestDetachedLifecycle(t *testing.T) {
 
 func TestLogsAndErrors(t *testing.T) {
 	h := harness.NewHost(t)
-	h.Must("run", "--name", "talker", "busybox", "sh", "-c", "echo one; echo two >&2; echo three")
+	h.Must("run", "--name", "talker", "busybox", "sh", "-c", "echo one; echo two >&2; sleep 0.2; echo three")
 	if r := h.Docker("logs", "talker"); r.Stdout != "one\nthree\n" || r.Stderr != "two\n" {
 		t.Fatalf("docker logs talker: %v", r)
 	}
