@@ -5,11 +5,12 @@ import (
 	"sync"
 )
 
-// bridgeDeletes tracks bridges being deleted in the background. The kernel
-// takes tens of milliseconds to unregister a device (it waits for RCU), so
-// `network rm` returns once the network is gone from the firewall, the
-// resolver and the address plan, and the device follows; a create of the
-// same device name waits for it, and Close waits for all.
+// bridgeDeletes tracks networks being torn down in the background. The
+// kernel takes tens of milliseconds to delete set elements and to
+// unregister a device (each waits for RCU), so `network rm` returns once the
+// network is gone from the resolver and the address plan, and the rest
+// follows; a create waits for pending teardowns (it may reuse the subnet or
+// the device name), and Close waits for all.
 type bridgeDeletes struct {
 	mu      sync.Mutex
 	pending map[string]chan struct{}
@@ -38,20 +39,22 @@ func (b *bridgeDeletes) start(name string, del func()) {
 	}()
 }
 
-// wait blocks until no deletion of name is pending.
-func (b *bridgeDeletes) wait(ctx context.Context, name string) error {
+// wait blocks until no teardown is pending.
+func (b *bridgeDeletes) wait(ctx context.Context) error {
 	b.mu.Lock()
-	done := b.pending[name]
+	var pending []chan struct{}
+	for _, done := range b.pending {
+		pending = append(pending, done)
+	}
 	b.mu.Unlock()
-	if done == nil {
-		return nil
+	for _, done := range pending {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // waitAll blocks until every pending deletion is done.

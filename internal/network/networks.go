@@ -300,7 +300,7 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 			}
 		}
 	}()
-	if err = m.deletes.wait(ctx, n.rec.Bridge); err != nil {
+	if err = m.deletes.wait(ctx); err != nil {
 		return err
 	}
 	if err = m.br.EnsureBridge(ctx, bridgeConfig(n)); err != nil {
@@ -346,18 +346,21 @@ func (m *Manager) unprogram(ctx context.Context, n *netState) error {
 	if !n.rec.Default {
 		errs = append(errs, m.dns.DelNetwork(n.shortID()))
 	}
-	errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
-	errs = append(errs, m.fw.DelNetwork(ctx, n.shortID()))
 	if n.rec.AdoptedBridge {
+		errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
+		errs = append(errs, m.fw.DelNetwork(ctx, n.shortID()))
 		errs = append(errs, m.delBridge(ctx, n))
 		return errors.Join(errs...)
 	}
-	// The subnet is free at once; the device goes in the background.
+	// The subnet is free at once. The kernel takes tens of milliseconds to
+	// delete set elements (an RCU grace period) and to unregister a device;
+	// the network has no endpoints left, so that work goes to the background.
 	errs = append(errs, m.br.DelAddrs(ctx, n.rec.Bridge, n.gateways()))
-	name := n.rec.Bridge
+	name, id := n.rec.Bridge, n.shortID()
 	m.deletes.start(name, func() {
-		if err := m.br.DeleteBridge(context.Background(), name); err != nil {
-			m.log.Warn("delete bridge", "bridge", name, "err", err)
+		bg := context.Background()
+		if err := errors.Join(m.fw.RemoveFromDockerUser(bg, name), m.fw.DelNetwork(bg, id), m.br.DeleteBridge(bg, name)); err != nil {
+			m.log.Warn("remove network", "bridge", name, "err", err)
 		}
 	})
 	return errors.Join(errs...)

@@ -87,9 +87,11 @@ func TestCompose(t *testing.T) {
 	if out := h.Must("network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "demo_default") {
 		t.Fatalf("network left after docker-compose down:\n%s", out)
 	}
-	if out := h.MustSh("ip -o link show"); strings.Contains(out, "br-") || strings.Contains(out, "b-") {
-		t.Fatalf("links left after docker-compose down:\n%s", out)
-	}
+	// Devices go a moment after `network rm` returns (the kernel's RCU grace period).
+	harness.WaitFor(t, "no bridge or veth left after docker-compose down", 3*time.Second, func() bool {
+		out := h.MustSh("ip -o link show")
+		return !strings.Contains(out, "br-") && !strings.Contains(out, "b-")
+	})
 	if out := h.MustSh("nft list map inet berth dnat4_any"); strings.Contains(out, "8080") {
 		t.Fatalf("port map left after docker-compose down:\n%s", out)
 	}
