@@ -28,7 +28,7 @@ command -v docker >/dev/null || { echo "bench/run.sh needs the docker CLI on PAT
 # A short path: containerd's socket lives below it and unix socket paths
 # are limited to 108 bytes.
 T=$(mktemp -d /tmp/bb.XXXXXX)
-BERTH_PID="" DOCKERD_PID="" CONTAINERD_PID="" DOCKER_KIDS=""
+BERTH_PID="" DOCKERD_PID="" CONTAINERD_PID="" DOCKER_KIDS="" BENCHRUN_PID=""
 BERTH_HOST="unix://$T/berth.sock" DOCKER_SOCK_HOST="unix://$T/docker.sock"
 BERTH_NA="" DOCKER_NA=""
 BERTH_BRIDGE=bbench0 BERTH_TABLE=berth_bench
@@ -118,6 +118,7 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM
 	log "cleaning up"
+	stop_pid "$BENCHRUN_PID" 5
 	drain "$BERTH_HOST"
 	drain "$DOCKER_SOCK_HOST"
 	[ -n "$DOCKERD_PID" ] && DOCKER_KIDS=$(ps -o pid= --ppid "$DOCKERD_PID" 2>/dev/null)
@@ -295,7 +296,12 @@ else
 	args+=(-docker-unavailable "$DOCKER_NA")
 fi
 log "measuring (host address $HOST_ADDR)"
-"$T/benchrun" "${args[@]}"
+# In the background, so that a signal to this script runs cleanup at once
+# instead of after benchrun has finished.
+"$T/benchrun" "${args[@]}" &
+BENCHRUN_PID=$!
+wait "$BENCHRUN_PID"
+BENCHRUN_PID=""
 if [ -n "$BERTH_PID" ] && ! running "$BERTH_PID"; then
 	st=0
 	wait "$BERTH_PID" || st=$?

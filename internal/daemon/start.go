@@ -43,7 +43,13 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 		return errdefs.Conflictf("cannot start container %s: container is marked for removal", c.rec.Name)
 	}
 	c.rec.State.ManualStop = false
-	return d.startLocked(ctx, c)
+	err = d.startLocked(ctx, c)
+	if err != nil && c.rec.HostConfig.AutoRemove {
+		// As in Docker, --rm also removes a container that failed to
+		// start (`docker run --rm` waits for that); once c.mu is free.
+		go d.Remove(d.ctx, c.rec.ID, RemoveOptions{Force: true})
+	}
+	return err
 }
 
 // startLocked runs the start path: rootfs, network namespace and networks,

@@ -141,7 +141,7 @@ func metrics(n sizes, hostAddr string) []metric {
 		{key: "run_d", label: fmt.Sprintf("docker run -d busybox sleep, median of %d (ms)", n.runD), unit: "ms", lower: true, prec: 1,
 			goal: "≥ 2x faster than Docker", pass: relDocker(func(b, d float64) bool { return 2*b <= d })},
 		{key: "run_none", label: "docker run -d --network none (ms)", unit: "ms", lower: true, prec: 1},
-		{key: "net_share", label: "network share of start: median of paired (run -d − run -d --network none) (ms)", unit: "ms", lower: true, prec: 1,
+		{key: "net_share", label: "network share of start: run -d − run -d --network none (ms)", unit: "ms", lower: true, prec: 1,
 			goal: "< 8 ms", pass: lessThan(8)},
 		{key: "run_rm", label: fmt.Sprintf("docker run --rm busybox true, median of %d (ms)", n.runRm), unit: "ms", lower: true, prec: 1},
 		{key: "net_create", label: fmt.Sprintf("docker network create, median of %d (ms)", n.netN), unit: "ms", lower: true, prec: 1,

@@ -126,7 +126,8 @@ func (r *report) markdown() string {
 	sb.WriteString(r.table())
 	sb.WriteString("\nGoals are judged on berth's value. Times are medians of samples taken with the engines alternating " +
 		"(A/B, the first engine switching every round), each through the same docker CLI with DOCKER_HOST switched; " +
-		"container removal is outside every start timing. The scaling series (networks, sequential starts, memory) " +
+		"container removal is outside every start timing. The network's share of a start is the median of " +
+		"differences between a run -d and a run -d --network none made back to back. The scaling series (networks, sequential starts, memory) " +
 		"run one engine at a time, so that each engine's growth is measured against its own objects only. " +
 		"Throughput: netkit tput-client, " +
 		fmt.Sprintf("%v per run, median of %d run(s) container→container (client in a container) and of %d rounds host→container (client on the host); ",
@@ -231,7 +232,12 @@ func (r *report) svg() string {
 		if i%2 == 1 {
 			fmt.Fprintf(&sb, `<rect x="0" y="%d" width="%d" height="%d" fill="#f4f6f8"/>`+"\n", y, chartW, rowH)
 		}
-		fmt.Fprintf(&sb, `<text x="10" y="%d">%s</text>`+"\n", y+18, esc(rw.m.label))
+		size := 12
+		if n := len([]rune(rw.m.label)); n > 60 {
+			// Long labels shrink rather than run into the bars.
+			size = max(8, 12*60/n)
+		}
+		fmt.Fprintf(&sb, `<text x="10" y="%d" font-size="%d">%s</text>`+"\n", y+18, size, esc(rw.m.label))
 		hint := "higher is better"
 		if rw.m.lower {
 			hint = "lower is better"

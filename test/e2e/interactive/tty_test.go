@@ -50,6 +50,16 @@ func TestRunInteractiveShell(t *testing.T) {
 	if got := inspect(h, "shell1", "{{.State.ExitCode}}"); got != "5" {
 		t.Fatalf("inspect shell1 ExitCode = %s, want 5", got)
 	}
+
+	// --rm with a command that cannot start: Docker's 127, at once, and no container left.
+	bad := startSession(t, h, 24, 80, "run", "--rm", "-it", "--name", "bad", "busybox", "/no/such/binary")
+	bad.expect(`no such file or directory`, 10*time.Second)
+	if code := bad.wait(10 * time.Second); code != 127 {
+		t.Fatalf("docker run --rm -it busybox /no/such/binary: exit %d, want 127; terminal:\n%q", code, bad.output())
+	}
+	if out := h.Must("ps", "-a", "--filter", "name=bad", "-q"); out != "" {
+		t.Fatalf("--rm left the container that failed to start: %s", out)
+	}
 }
 
 // TestExecTTY runs `docker exec -it` into a running container, with the
