@@ -33,6 +33,10 @@ BERTH_HOST="unix://$T/berth.sock" DOCKER_SOCK_HOST="unix://$T/docker.sock"
 BERTH_NA="" DOCKER_NA=""
 BERTH_BRIDGE=bbench0 BERTH_TABLE=berth_bench
 BERTH_CG=berth_bench DOCKER_CG=docker_bench
+# Address ranges of their own, apart from each other and from the host's
+# other engines (Docker's iptables cleanup below matches on them).
+BERTH_BIP=10.197.0.1/16 BERTH_POOL=10.201.0.0/16
+DOCKER_BIP=10.198.0.1/16 DOCKER_POOL=10.202.0.0/16
 
 # What the host had before, so that cleanup removes only what this run made.
 NFT_BEFORE=$(nft list tables 2>/dev/null || true)
@@ -153,18 +157,15 @@ cleanup() {
 	exit "$rc"
 }
 
-# clean_docker_iptables removes what dockerd put into iptables: whole
-# tables it created, or just its chains and rules where a table was there
-# before.
+# clean_docker_iptables removes what dockerd put into iptables (rules that
+# name its chains, its bridges or its address pools, then its chains), and
+# a table only if dockerd made it and nothing else is left in it.
 clean_docker_iptables() {
-	local t rule
+	local t rule id pat="DOCKER|docker0|-s ${DOCKER_BIP%.*.*/*}\\.|-s ${DOCKER_POOL%.*.*/*}\\."
+	for id in $(sort -u "$T/netids" 2>/dev/null); do pat+="|br-${id:0:12}"; done
 	for t in filter nat; do
 		iptables -t "$t" -S >/dev/null 2>&1 || continue
-		if ! grep -q "^table ip $t\$" <<<"$NFT_BEFORE"; then
-			nft delete table ip "$t" 2>/dev/null
-			continue
-		fi
-		iptables -t "$t" -S | grep -E '^-A .*(DOCKER|docker0)' | while read -r rule; do
+		iptables -t "$t" -S | grep -E "^-A .*($pat)" | while read -r rule; do
 			eval "iptables -t $t -D ${rule#-A }" 2>/dev/null
 		done
 		for rule in $(iptables -t "$t" -S | sed -n 's/^-N \(DOCKER.*\)/\1/p'); do
@@ -173,6 +174,9 @@ clean_docker_iptables() {
 		for rule in $(iptables -t "$t" -S | sed -n 's/^-N \(DOCKER.*\)/\1/p'); do
 			iptables -t "$t" -X "$rule" 2>/dev/null
 		done
+		if ! grep -q "^table ip $t\$" <<<"$NFT_BEFORE" && ! iptables -t "$t" -S | grep -q '^-[AN] '; then
+			nft delete table ip "$t" 2>/dev/null
+		fi
 	done
 	# Setting a policy would create the table: only where it was before.
 	if [ -n "$FWD_POLICY_BEFORE" ] && grep -q '^table ip filter$' <<<"$NFT_BEFORE"; then
@@ -210,105 +214,111 @@ wait_api() { # host, pid, seconds
 	return 1
 }
 
-# --- tools ---------------------------------------------------------------
-log "building netkit, benchrun and the busybox image (temp dir $T)"
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$T/netkit" ./test/tools/netkit
-go build -o "$T/benchrun" ./bench/cmd/benchrun
-go build -o "$T/mkbusybox" ./tools/mkbusybox
-"$T/mkbusybox" -add /usr/local/bin/netkit="$T/netkit" >"$T/busybox.tar"
+# The body is a function so that bash parses all of it before running:
+# editing this file during a run cannot change what the run does.
+main() {
+	# --- tools ---------------------------------------------------------------
+	log "building netkit, benchrun and the busybox image (temp dir $T)"
+	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$T/netkit" ./test/tools/netkit
+	go build -o "$T/benchrun" ./bench/cmd/benchrun
+	go build -o "$T/mkbusybox" ./tools/mkbusybox
+	"$T/mkbusybox" -add /usr/local/bin/netkit="$T/netkit" >"$T/busybox.tar"
 
-HOST_ADDR=${BENCH_HOST_ADDR:-$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')}
-[ -n "$HOST_ADDR" ] || HOST_ADDR=$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}')
-[ -n "$HOST_ADDR" ] || { echo "no non-loopback IPv4 address on this host" >&2; exit 1; }
+	HOST_ADDR=${BENCH_HOST_ADDR:-$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')}
+	[ -n "$HOST_ADDR" ] || HOST_ADDR=$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}')
+	[ -n "$HOST_ADDR" ] || { echo "no non-loopback IPv4 address on this host" >&2; exit 1; }
 
-# --- berth ---------------------------------------------------------------
-if [ "${BENCH_BERTH:-1}" = 0 ]; then
-	BERTH_NA="BENCH_BERTH=0"
-else
-	if [ ! -x "$BIN/berth" ] || [ ! -x "$BIN/berth-shim" ]; then
-		log "building berth"
-		make -s build >"$T/berth-build.log" 2>&1 || BERTH_NA="make build failed: $(tail -3 "$T/berth-build.log" | tr '\n' ' ')"
-	fi
-fi
-if [ -z "$BERTH_NA" ]; then
-	log "starting berth"
-	# A short exec root: shim sockets live below it (…/containers/<64-hex
-	# id>/shim.sock) and unix socket paths are limited to 108 bytes.
-	"$BIN/berth" daemon --data-root "$T/berth" --exec-root "$T/be" -H "$BERTH_HOST" \
-		--bridge "$BERTH_BRIDGE" --bip 10.197.0.1/16 --default-address-pool base=10.201.0.0/16,size=24 \
-		--nftables-table "$BERTH_TABLE" --cgroup-parent "$BERTH_CG" --log-level warn >"$T/berth.log" 2>&1 &
-	BERTH_PID=$!
-	if ! wait_api "$BERTH_HOST" "$BERTH_PID" 30; then
-		BERTH_NA="daemon did not come up: $(tail -3 "$T/berth.log" | tr '\n' ' ')"
-	elif ! out=$(DOCKER_HOST=$BERTH_HOST docker import - busybox:latest <"$T/busybox.tar" 2>&1); then
-		BERTH_NA="docker import failed: $out"
-	fi
-	if [ -n "$BERTH_NA" ]; then
-		log "berth: $BERTH_NA"
-		cp "$T/berth.log" /tmp/berth-bench-daemon.log 2>/dev/null || true
-	fi
-fi
-
-# --- Docker --------------------------------------------------------------
-if [ "${BENCH_DOCKER:-1}" = 0 ]; then
-	DOCKER_NA="BENCH_DOCKER=0"
-elif ! command -v dockerd >/dev/null; then
-	log "installing docker.io"
-	if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io; } >"$T/apt.log" 2>&1; then
-		DOCKER_NA="apt-get install docker.io failed: $(tail -2 "$T/apt.log" | tr '\n' ' ')"
-	fi
-fi
-if [ -z "$DOCKER_NA" ]; then
-	log "starting dockerd"
-	dockerd --data-root "$T/docker" --exec-root "$T/dexec" -H "$DOCKER_SOCK_HOST" --pidfile "$T/docker.pid" \
-		--bip 10.198.0.1/16 --default-address-pool base=10.202.0.0/16,size=24 \
-		--cgroup-parent "$DOCKER_CG" >"$T/dockerd.log" 2>&1 &
-	DOCKERD_PID=$!
-	if ! wait_api "$DOCKER_SOCK_HOST" "$DOCKERD_PID" 60; then
-		DOCKER_NA="dockerd did not come up: $(grep -i 'level=error\|level=fatal\|failed' "$T/dockerd.log" | tail -2 | tr '\n' ' ')"
+	# --- berth ---------------------------------------------------------------
+	if [ "${BENCH_BERTH:-1}" = 0 ]; then
+		BERTH_NA="BENCH_BERTH=0"
 	else
-		CONTAINERD_PID=$(cat "$T/dexec/containerd/containerd.pid" 2>/dev/null || true)
-		if ! out=$(DOCKER_HOST=$DOCKER_SOCK_HOST docker import - busybox:latest <"$T/busybox.tar" 2>&1); then
-			DOCKER_NA="docker import failed: $out"
-		fi
-		# dockerd sets the FORWARD policy to DROP, which with br_netfilter
-		# would also drop berth's bridged traffic (berth itself never drops
-		# others' traffic); both engines get the host as it was.
-		if [ "$(iptables -S FORWARD 2>/dev/null | sed -n 's/^-P FORWARD //p')" = DROP ] && [ "$FWD_POLICY_BEFORE" != DROP ]; then
-			iptables -P FORWARD ACCEPT
+		if [ ! -x "$BIN/berth" ] || [ ! -x "$BIN/berth-shim" ]; then
+			log "building berth"
+			make -s build >"$T/berth-build.log" 2>&1 || BERTH_NA="make build failed: $(tail -3 "$T/berth-build.log" | tr '\n' ' ')"
 		fi
 	fi
-	if [ -n "$DOCKER_NA" ]; then log "docker: $DOCKER_NA"; fi
-fi
+	if [ -z "$BERTH_NA" ]; then
+		log "starting berth"
+		# A short exec root: shim sockets live below it (…/containers/<64-hex
+		# id>/shim.sock) and unix socket paths are limited to 108 bytes.
+		"$BIN/berth" daemon --data-root "$T/berth" --exec-root "$T/be" -H "$BERTH_HOST" \
+			--bridge "$BERTH_BRIDGE" --bip "$BERTH_BIP" --default-address-pool base="$BERTH_POOL",size=24 \
+			--nftables-table "$BERTH_TABLE" --cgroup-parent "$BERTH_CG" --log-level warn >"$T/berth.log" 2>&1 &
+		BERTH_PID=$!
+		if ! wait_api "$BERTH_HOST" "$BERTH_PID" 30; then
+			BERTH_NA="daemon did not come up: $(tail -3 "$T/berth.log" | tr '\n' ' ')"
+		elif ! out=$(DOCKER_HOST=$BERTH_HOST docker import - busybox:latest <"$T/busybox.tar" 2>&1); then
+			BERTH_NA="docker import failed: $out"
+		fi
+		if [ -n "$BERTH_NA" ]; then
+			log "berth: $BERTH_NA"
+			cp "$T/berth.log" /tmp/berth-bench-daemon.log 2>/dev/null || true
+		fi
+	fi
 
-# --- measure -------------------------------------------------------------
-args=(-netkit "$T/netkit" -host-addr "$HOST_ADDR" -out "$ROOT/bench/results"
-	-budget "$((BUDGET - SECONDS - 60))s")
-[ "${BENCH_QUICK:-0}" = 1 ] && args+=(-quick)
-if [ -z "$BERTH_NA" ]; then
-	args+=(-berth-host "$BERTH_HOST" -berth-pids "$BERTH_PID" -berth-root "$T")
-else
-	args+=(-berth-unavailable "$BERTH_NA")
-fi
-if [ -z "$DOCKER_NA" ]; then
-	args+=(-docker-host "$DOCKER_SOCK_HOST" -docker-pids "$DOCKERD_PID,$CONTAINERD_PID" -docker-root "$T")
-else
-	args+=(-docker-unavailable "$DOCKER_NA")
-fi
-log "measuring (host address $HOST_ADDR)"
-# In the background, so that a signal to this script runs cleanup at once
-# instead of after benchrun has finished.
-"$T/benchrun" "${args[@]}" &
-BENCHRUN_PID=$!
-wait "$BENCHRUN_PID"
-BENCHRUN_PID=""
-if [ -n "$BERTH_PID" ] && ! running "$BERTH_PID"; then
-	st=0
-	wait "$BERTH_PID" || st=$?
-	how="with status $st"
-	[ "$st" -gt 128 ] && how="by signal $((st - 128)) ($(kill -l "$st" 2>/dev/null || echo ?))"
-	cp "$T/berth.log" /tmp/berth-bench-daemon.log
-	log "the berth daemon exited during the run, $how; its log: /tmp/berth-bench-daemon.log"
-	BERTH_PID=""
-fi
-log "done in ${SECONDS}s: bench/results/latest.md, bench/results/latest.svg"
+	# --- Docker --------------------------------------------------------------
+	if [ "${BENCH_DOCKER:-1}" = 0 ]; then
+		DOCKER_NA="BENCH_DOCKER=0"
+	elif ! command -v dockerd >/dev/null; then
+		log "installing docker.io"
+		if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io; } >"$T/apt.log" 2>&1; then
+			DOCKER_NA="apt-get install docker.io failed: $(tail -2 "$T/apt.log" | tr '\n' ' ')"
+		fi
+	fi
+	if [ -z "$DOCKER_NA" ]; then
+		log "starting dockerd"
+		dockerd --data-root "$T/docker" --exec-root "$T/dexec" -H "$DOCKER_SOCK_HOST" --pidfile "$T/docker.pid" \
+			--bip "$DOCKER_BIP" --default-address-pool base="$DOCKER_POOL",size=24 \
+			--cgroup-parent "$DOCKER_CG" >"$T/dockerd.log" 2>&1 &
+		DOCKERD_PID=$!
+		if ! wait_api "$DOCKER_SOCK_HOST" "$DOCKERD_PID" 60; then
+			DOCKER_NA="dockerd did not come up: $(grep -i 'level=error\|level=fatal\|failed' "$T/dockerd.log" | tail -2 | tr '\n' ' ')"
+		else
+			CONTAINERD_PID=$(cat "$T/dexec/containerd/containerd.pid" 2>/dev/null || true)
+			if ! out=$(DOCKER_HOST=$DOCKER_SOCK_HOST docker import - busybox:latest <"$T/busybox.tar" 2>&1); then
+				DOCKER_NA="docker import failed: $out"
+			fi
+			# dockerd sets the FORWARD policy to DROP, which with br_netfilter
+			# would also drop berth's bridged traffic (berth itself never drops
+			# others' traffic); both engines get the host as it was.
+			if [ "$(iptables -S FORWARD 2>/dev/null | sed -n 's/^-P FORWARD //p')" = DROP ] && [ "$FWD_POLICY_BEFORE" != DROP ]; then
+				iptables -P FORWARD ACCEPT
+			fi
+		fi
+		if [ -n "$DOCKER_NA" ]; then log "docker: $DOCKER_NA"; fi
+	fi
+
+	# --- measure -------------------------------------------------------------
+	args=(-netkit "$T/netkit" -host-addr "$HOST_ADDR" -out "$ROOT/bench/results"
+		-budget "$((BUDGET - SECONDS - 60))s")
+	[ "${BENCH_QUICK:-0}" = 1 ] && args+=(-quick)
+	if [ -z "$BERTH_NA" ]; then
+		args+=(-berth-host "$BERTH_HOST" -berth-pids "$BERTH_PID" -berth-root "$T")
+	else
+		args+=(-berth-unavailable "$BERTH_NA")
+	fi
+	if [ -z "$DOCKER_NA" ]; then
+		args+=(-docker-host "$DOCKER_SOCK_HOST" -docker-pids "$DOCKERD_PID,$CONTAINERD_PID" -docker-root "$T")
+	else
+		args+=(-docker-unavailable "$DOCKER_NA")
+	fi
+	log "measuring (host address $HOST_ADDR)"
+	# In the background, so that a signal to this script runs cleanup at once
+	# instead of after benchrun has finished.
+	"$T/benchrun" "${args[@]}" &
+	BENCHRUN_PID=$!
+	wait "$BENCHRUN_PID"
+	BENCHRUN_PID=""
+	if [ -n "$BERTH_PID" ] && ! running "$BERTH_PID"; then
+		st=0
+		wait "$BERTH_PID" || st=$?
+		how="with status $st"
+		[ "$st" -gt 128 ] && how="by signal $((st - 128)) ($(kill -l "$st" 2>/dev/null || echo ?))"
+		cp "$T/berth.log" /tmp/berth-bench-daemon.log
+		log "the berth daemon exited during the run, $how; its log: /tmp/berth-bench-daemon.log"
+		BERTH_PID=""
+	fi
+	log "done in ${SECONDS}s: bench/results/latest.md, bench/results/latest.svg"
+}
+
+main "$@"

@@ -25,7 +25,9 @@ while [ $# -gt 0 ]; do
 done
 [ "$cmd" = run ] || exit 0
 exec 3<&0
-sh -c "$FAKE_CMD" <&3 3<&- &
+# The pause keeps this script from reaping a container that ends at once:
+# runc never waits for the container, so the shim must be the one to reap it.
+sh -c "sleep 0.1; $FAKE_CMD" <&3 3<&- &
 echo $! > "$pidfile"
 `
 
@@ -50,7 +52,17 @@ func startFake(t *testing.T, script string, cfg Config) (*server, string) {
 		t.Fatalf("start shim: %v", err)
 	}
 	t.Cleanup(func() { os.Remove(socketPath(dir)) })
-	go s.run()
+	// The shim reaps any child of this process (wait4(-1)), so a test ends
+	// only after its shim has: otherwise it could reap the next test's child.
+	done := make(chan struct{})
+	go func() { s.run(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("shim did not finish")
+		}
+	})
 	return s, dir
 }
 
