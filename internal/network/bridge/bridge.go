@@ -224,17 +224,8 @@ func (d *Driver) rollbackBridge(br netlink.Link, created bool, added []*netlink.
 // DeleteBridge deletes the bridge. A missing bridge is not an error; a link
 // of that name that is not a bridge is refused.
 func (d *Driver) DeleteBridge(ctx context.Context, name string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("bridge %q: %w", name, err)
-	}
-	link, err := d.h.LinkByName(name)
-	if err != nil {
-		if isNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("bridge %q: look up: %w", name, err)
-	}
-	if err := checkBridge(name, link); err != nil {
+	link, err := d.existingBridge(ctx, name)
+	if link == nil || err != nil {
 		return err
 	}
 	if err := d.h.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
@@ -247,17 +238,8 @@ func (d *Driver) DeleteBridge(ctx context.Context, name string) error {
 // DelAddrs removes addresses from the bridge name; addresses it does not
 // have, or a missing bridge, are not errors.
 func (d *Driver) DelAddrs(ctx context.Context, name string, addrs []netip.Prefix) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("bridge %q: %w", name, err)
-	}
-	link, err := d.h.LinkByName(name)
-	if err != nil {
-		if isNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("bridge %q: look up: %w", name, err)
-	}
-	if err := checkBridge(name, link); err != nil {
+	link, err := d.existingBridge(ctx, name)
+	if link == nil || err != nil {
 		return err
 	}
 	var errs []error
@@ -327,4 +309,23 @@ func ipNetToPrefix(n *net.IPNet) (netip.Prefix, bool) {
 		return netip.Prefix{}, false
 	}
 	return netip.PrefixFrom(a, ones), true
+}
+
+// existingBridge looks up the bridge name: nil without an error when it is
+// missing, an error when the link is not a bridge.
+func (d *Driver) existingBridge(ctx context.Context, name string) (netlink.Link, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bridge %q: %w", name, err)
+	}
+	link, err := d.h.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("bridge %q: look up: %w", name, err)
+	}
+	if err := checkBridge(name, link); err != nil {
+		return nil, err
+	}
+	return link, nil
 }

@@ -126,27 +126,10 @@ type Host struct {
 	links   int
 }
 
-// newHost makes a namespace and starts a daemon in it, with busybox:latest imported.
+// NewHost makes a namespace and starts a daemon in it, with busybox:latest imported.
 func NewHost(t *testing.T, extraFlags ...string) *Host {
 	t.Helper()
-	if Env.skip != "" {
-		t.Skip(Env.skip)
-	}
-	id := RandHex(3)
-	h := &Host{t: t, Name: "bte-" + id, cgroup: "berth-e2e-" + id, extra: extraFlags}
-	h.dir = t.TempDir()
-	h.Sock = filepath.Join(h.dir, "berth.sock")
-	h.logPath = filepath.Join(h.dir, "daemon.log")
-	if r := RunCmd(context.Background(), "", nil, "ip", "netns", "add", h.Name); r.Code != 0 {
-		t.Fatalf("ip netns add %s: %v", h.Name, r)
-	}
-	t.Cleanup(h.cleanup)
-	h.Sh("ip link set lo up")
-	h.StartDaemon()
-	if r := h.DockerIn(ReadFile(t, Env.RootfsTar), "import", "-", "busybox:latest"); r.Code != 0 {
-		t.Fatalf("docker import busybox: %v", r)
-	}
-	return h
+	return NewHostWith(t, nil, extraFlags...)
 }
 
 func ReadFile(t *testing.T, path string) string {
