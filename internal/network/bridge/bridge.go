@@ -130,14 +130,8 @@ func (d *Driver) ensureBridgeLink(cfg BridgeConfig) (netlink.Link, bool, error) 
 // there is no link of that name. A non-zero mtu is applied; zero leaves an
 // existing bridge's MTU alone, as an administrator may have chosen it.
 func (d *Driver) existingBridge(name string, mtu int) (netlink.Link, error) {
-	link, err := d.h.LinkByName(name)
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("bridge %q: look up: %w", name, err)
-	}
-	if err := checkBridge(name, link); err != nil {
+	link, err := d.lookupBridge(context.Background(), name)
+	if link == nil || err != nil {
 		return nil, err
 	}
 	if mtu != 0 && link.Attrs().MTU != mtu {
@@ -224,7 +218,7 @@ func (d *Driver) rollbackBridge(br netlink.Link, created bool, added []*netlink.
 // DeleteBridge deletes the bridge. A missing bridge is not an error; a link
 // of that name that is not a bridge is refused.
 func (d *Driver) DeleteBridge(ctx context.Context, name string) error {
-	link, err := d.existingBridge(ctx, name)
+	link, err := d.lookupBridge(ctx, name)
 	if link == nil || err != nil {
 		return err
 	}
@@ -238,7 +232,7 @@ func (d *Driver) DeleteBridge(ctx context.Context, name string) error {
 // DelAddrs removes addresses from the bridge name; addresses it does not
 // have, or a missing bridge, are not errors.
 func (d *Driver) DelAddrs(ctx context.Context, name string, addrs []netip.Prefix) error {
-	link, err := d.existingBridge(ctx, name)
+	link, err := d.lookupBridge(ctx, name)
 	if link == nil || err != nil {
 		return err
 	}
@@ -311,9 +305,9 @@ func ipNetToPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones), true
 }
 
-// existingBridge looks up the bridge name: nil without an error when it is
+// lookupBridge looks up the bridge name: nil without an error when it is
 // missing, an error when the link is not a bridge.
-func (d *Driver) existingBridge(ctx context.Context, name string) (netlink.Link, error) {
+func (d *Driver) lookupBridge(ctx context.Context, name string) (netlink.Link, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("bridge %q: %w", name, err)
 	}
