@@ -94,7 +94,7 @@ func (m *Manager) recordFromRequest(ctx context.Context, req CreateRequest) (Rec
 		ID: id, Name: req.Name, Driver: "bridge", Created: time.Now().UTC(), Internal: req.Internal,
 		Attachable: req.Attachable, Labels: req.Labels, Options: req.Options,
 		EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6,
-		Bridge:     "br-" + id[:12], ICC: true, Masquerade: !req.Internal,
+		Bridge:     userBridgePrefix + id[:12], ICC: true, Masquerade: !req.Internal,
 	}
 	if err := applyOptions(&rec, req.Options); err != nil {
 		return Record{}, err
@@ -323,11 +323,13 @@ func (m *Manager) program(ctx context.Context, n *netState) (err error) {
 		return fmt.Errorf("network %s: firewall: %w", n.rec.Name, err)
 	}
 	undo = append(undo, func() { m.fw.DelNetwork(context.Background(), n.shortID()) })
-	if err = m.fw.AllowInDockerUser(ctx, n.rec.Bridge); err != nil {
-		m.log.Warn("accept berth bridge in DOCKER-USER", "bridge", n.rec.Bridge, "err", err)
-		err = nil
+	if !ownPrefix(n.rec.Bridge) {
+		if err = m.fw.AllowInDockerUser(ctx, n.rec.Bridge); err != nil {
+			m.log.Warn("accept berth bridge in DOCKER-USER", "bridge", n.rec.Bridge, "err", err)
+			err = nil
+		}
+		undo = append(undo, func() { m.fw.RemoveFromDockerUser(context.Background(), n.rec.Bridge) })
 	}
-	undo = append(undo, func() { m.fw.RemoveFromDockerUser(context.Background(), n.rec.Bridge) })
 	if !n.rec.Default {
 		var gws []netip.Addr
 		for _, g := range n.gateways() {
@@ -347,7 +349,7 @@ func (m *Manager) unprogram(ctx context.Context, n *netState) error {
 		errs = append(errs, m.dns.DelNetwork(n.shortID()))
 	}
 	if n.rec.AdoptedBridge {
-		errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
+		errs = append(errs, m.removeFromDockerUser(ctx, n.rec.Bridge))
 		errs = append(errs, m.fw.DelNetwork(ctx, n.shortID()))
 		errs = append(errs, m.delBridge(ctx, n))
 		return errors.Join(errs...)
@@ -359,7 +361,7 @@ func (m *Manager) unprogram(ctx context.Context, n *netState) error {
 	name, id := n.rec.Bridge, n.shortID()
 	m.deletes.start(name, func() {
 		bg := context.Background()
-		if err := errors.Join(m.fw.RemoveFromDockerUser(bg, name), m.fw.DelNetwork(bg, id), m.br.DeleteBridge(bg, name)); err != nil {
+		if err := errors.Join(m.removeFromDockerUser(bg, name), m.fw.DelNetwork(bg, id), m.br.DeleteBridge(bg, name)); err != nil {
 			m.log.Warn("remove network", "bridge", name, "err", err)
 		}
 	})
@@ -425,4 +427,21 @@ func newID() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// userBridgePrefix names the bridges of user-defined networks ("bt-" and
+// 12 id characters), unlike Docker's "br-": a person can tell berth's
+// bridges from Docker's on one host, and one wildcard rule in Docker's
+// DOCKER-USER chain covers them all, so creating a network runs no iptables.
+const userBridgePrefix = "bt-"
+
+func ownPrefix(bridge string) bool { return strings.HasPrefix(bridge, userBridgePrefix) }
+
+// removeFromDockerUser drops a bridge's own DOCKER-USER rules; bridges
+// under the wildcard have none.
+func (m *Manager) removeFromDockerUser(ctx context.Context, bridge string) error {
+	if ownPrefix(bridge) {
+		return nil
+	}
+	return m.fw.RemoveFromDockerUser(ctx, bridge)
 }

@@ -24,6 +24,9 @@ func (m *Manager) restore(ctx context.Context, live []LiveEndpoint) error {
 	if err := m.fw.Init(ctx); err != nil {
 		return fmt.Errorf("firewall: %w", err)
 	}
+	if err := m.fw.AllowInDockerUser(ctx, userBridgePrefix+"+"); err != nil {
+		m.log.Warn("accept berth's bridges in DOCKER-USER", "err", err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	err := m.store.Each(store.Networks, func(key string, data []byte) error {
@@ -195,7 +198,7 @@ func (m *Manager) retireDefaultLocked(ctx context.Context, n *netState) {
 		m.br.DelAddrs(ctx, n.rec.Bridge, n.gateways()),
 	}
 	if n.rec.Bridge != m.cfg.Bridge {
-		errs = append(errs, m.fw.RemoveFromDockerUser(ctx, n.rec.Bridge))
+		errs = append(errs, m.removeFromDockerUser(ctx, n.rec.Bridge))
 	}
 	if err := errors.Join(errs...); err != nil {
 		m.log.Warn("retire old default network", "err", err)

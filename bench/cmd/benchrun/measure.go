@@ -192,18 +192,27 @@ func firstLast(xs []float64) (first, last float64) {
 func (b *bench) stepNetworks() {
 	b.logf("network create / rm: n=%d", b.n.netN)
 	s := samples{}
-	b.loop(b.n.netN, []string{"net_create", "net_rm"}, func(i int, e *engine) error {
+	b.loop(b.n.netN, []string{"net_create", "net_rm", "cli_floor", "net_create_srv", "net_rm_srv"}, func(i int, e *engine) error {
+		// The docker CLI's own round trip (a ping and one request) is
+		// measured next to each command, so the daemon's share can be told.
+		floor, _, err := e.timed("version", "--format", "{{.Server.Version}}")
+		if err != nil {
+			return err
+		}
+		s.add("cli_floor", e.name, ms(floor))
 		name := fmt.Sprintf("bbench-n%d", i)
 		d, _, err := e.timed("network", "create", name)
 		if err != nil {
 			return err
 		}
 		s.add("net_create", e.name, ms(d))
+		s.add("net_create_srv", e.name, ms(max(0, d-floor)))
 		d, _, err = e.timed("network", "rm", name)
 		if err != nil {
 			return err
 		}
 		s.add("net_rm", e.name, ms(d))
+		s.add("net_rm_srv", e.name, ms(max(0, d-floor)))
 		return nil
 	})
 	b.setMedians(s)

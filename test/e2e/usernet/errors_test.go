@@ -194,7 +194,7 @@ func TestNothingLeftBehind(t *testing.T) {
 	var links string
 	harness.WaitFor(t, "the bridges to go", 3*time.Second, func() bool {
 		links = h.MustSh("ip -o link show")
-		return !strings.Contains(links, "br-") && !strings.Contains(links, "b-")
+		return !strings.Contains(links, "bt-") && !strings.Contains(links, "b-")
 	})
 	if out := h.MustSh("ss -Hlnu sport = :53; ss -Hlnt sport = :53"); out != "" {
 		t.Fatalf("DNS listeners left after removing every user network:\n%s", out)

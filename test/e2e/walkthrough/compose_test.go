@@ -90,7 +90,7 @@ func TestCompose(t *testing.T) {
 	// Devices go a moment after `network rm` returns (the kernel's RCU grace period).
 	harness.WaitFor(t, "no bridge or veth left after docker-compose down", 3*time.Second, func() bool {
 		out := h.MustSh("ip -o link show")
-		return !strings.Contains(out, "br-") && !strings.Contains(out, "b-")
+		return !strings.Contains(out, "bt-") && !strings.Contains(out, "b-")
 	})
 	if out := h.MustSh("nft list map inet berth dnat4_any"); strings.Contains(out, "8080") {
 		t.Fatalf("port map left after docker-compose down:\n%s", out)

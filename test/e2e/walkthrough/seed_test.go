@@ -89,7 +89,7 @@ func TestSeedWalkthrough(t *testing.T) {
 	// brctl show: the bridge and its veth "ports", one per container.
 	t.Logf("%s: brctl show: the bridge and its veth \"ports\", one per container.", time.Now().Format("15:04:05.000"))
 	brctl := h.MustSh("brctl show berth0")
-	if n := strings.Count(brctl, "b-"); n != 3 {
+	if n := len(regexp.MustCompile(`\bb-[0-9a-f]{8}-[0-9]+\b`).FindAllString(brctl, -1)); n != 3 {
 		t.Fatalf("brctl show berth0 lists %d container ports, want 3:\n%s", n, brctl)
 	}
 
