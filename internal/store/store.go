@@ -30,7 +30,11 @@ type Store struct {
 // Open opens (or creates) the database at path. It fails fast with ErrLocked
 // when another daemon holds it.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond})
+	// The freelist is rebuilt at open rather than written at every commit:
+	// a commit then costs the same however many records there are.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: 500 * time.Millisecond, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)

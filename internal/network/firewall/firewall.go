@@ -33,6 +33,11 @@ type Firewall struct {
 	// mu serialises changes: AddNetwork and DelNetwork read the kernel state
 	// before writing it, and DOCKER-USER edits are check-then-insert.
 	mu sync.Mutex
+	// netElems caches the network sets' elements (by set name) as the last
+	// transaction left them, so a network change reads the kernel once, not
+	// on every change: the cost of a create must not grow with the number of
+	// networks. Init, Remove and any failed transaction drop it.
+	netElems map[string][]elem
 }
 
 // New validates opts and returns a Firewall. It does not touch the kernel.

@@ -119,16 +119,20 @@ func (f *Firewall) syncNetwork(ctx context.Context, id string, want map[string][
 		return fmt.Errorf("%s: table inet %s does not exist, call Init first", what, f.table.Name)
 	}
 	changed := false
+	next := map[string][]elem{}
 	for _, name := range networkSets() {
 		s, err := f.set(name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		have, err := readElems(c, s)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+		have, cached := f.netElems[name]
+		if !cached {
+			if have, err = readElems(c, s); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
 		}
 		del, add := diffElems(have, want[name], id)
+		next[name] = applyDiff(have, del, add)
 		if len(del) > 0 {
 			changed = true
 			if err := queueElems(c, s, kernelElems(del), true); err != nil {
@@ -143,13 +147,31 @@ func (f *Firewall) syncNetwork(ctx context.Context, id string, want map[string][
 		}
 	}
 	if !changed {
+		f.netElems = next
 		return ctx.Err()
 	}
 	if err := f.commit(ctx, c, what); err != nil {
+		f.netElems = nil
 		return err
 	}
+	f.netElems = next
 	f.log.Debug(what)
 	return nil
+}
+
+// applyDiff returns have without del and with add.
+func applyDiff(have, del, add []elem) []elem {
+	gone := make(map[string]bool, len(del))
+	for _, d := range del {
+		gone[d.ident()+"\x00"+d.comment] = true
+	}
+	out := make([]elem, 0, len(have)+len(add))
+	for _, h := range have {
+		if !gone[h.ident()+"\x00"+h.comment] {
+			out = append(out, h)
+		}
+	}
+	return append(out, add...)
 }
 
 // diffElems returns what to delete and add so that the elements tagged id

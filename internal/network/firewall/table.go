@@ -20,6 +20,7 @@ import (
 // replaces it atomically with an empty one and logs a warning.
 func (f *Firewall) Init(ctx context.Context) error {
 	f.mu.Lock()
+	f.netElems = nil
 	defer f.mu.Unlock()
 	c, err := f.conn()
 	if err != nil {
@@ -74,6 +75,7 @@ func (f *Firewall) build(ctx context.Context, recreate bool) error {
 // missing table is not an error.
 func (f *Firewall) Remove(ctx context.Context) error {
 	f.mu.Lock()
+	f.netElems = nil
 	defer f.mu.Unlock()
 	dockerErr := f.purgeDockerUser(ctx)
 	c, err := f.conn()
