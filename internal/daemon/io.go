@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/container"
@@ -191,4 +190,3 @@ func (d *Daemon) Resize(ctx context.Context, ref string, height, width uint16) e
 	return shim.Resize(ctx, d.execDir(rec.ID), height, width)
 }
 
-func trimSlash(s string) string { return strings.TrimPrefix(s, "/") }

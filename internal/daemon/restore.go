@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/berth-project/berth/internal/container"
-	"github.com/berth-project/berth/internal/shim"
 )
 
 // restore reconnects to running containers' shims, records the exits that
@@ -86,5 +85,4 @@ func (d *Daemon) removeOrphans(live map[string]bool) {
 			d.net.DeleteSandbox(filepath.Join(d.cfg.ExecRoot, "netns", e.Name()))
 		}
 	}
-	_ = shim.ErrLost
 }
