@@ -189,4 +189,3 @@ func (d *Daemon) Resize(ctx context.Context, ref string, height, width uint16) e
 	}
 	return shim.Resize(ctx, d.execDir(rec.ID), height, width)
 }
-
