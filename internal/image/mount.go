@@ -223,9 +223,20 @@ func (s *Store) RemoveRootfs(containerID string) error {
 	return nil
 }
 
-// isMountpoint consults mountinfo rather than comparing device numbers,
-// which cannot detect bind mounts within one filesystem.
+// isMountpoint asks statx whether p is the root of a mount: one syscall,
+// where reading mountinfo grows with every container's mounts. Kernels
+// before 5.8 do not report it; then mountinfo is consulted (device numbers
+// cannot detect bind mounts within one filesystem).
 func isMountpoint(p string) (bool, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &stx); err == nil &&
+		stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+	}
+	return inMountinfo(p)
+}
+
+func inMountinfo(p string) (bool, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return false, fmt.Errorf("read mountinfo: %w", err)
