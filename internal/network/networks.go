@@ -235,7 +235,7 @@ func applyOptions(rec *Record, opts map[string]string) error {
 // assignSubnets checks given subnets for overlap and picks a free pool when
 // no IPv4 subnet is given (and a ULA /64 when IPv6 is on without one).
 func (m *Manager) assignSubnets(ctx context.Context, rec *Record) error {
-	used := m.usedPrefixesLocked()
+	used := m.networkPrefixesLocked()
 	has4, has6 := false, false
 	for _, s := range rec.Subnets {
 		if !s.Subnet.IsValid() || s.Subnet != s.Subnet.Masked() {
@@ -287,8 +287,6 @@ func (m *Manager) networkPrefixesLocked() []netip.Prefix {
 	}
 	return out
 }
-
-func (m *Manager) usedPrefixesLocked() []netip.Prefix { return m.networkPrefixesLocked() }
 
 // program creates the network's kernel objects; on failure it undoes them.
 func (m *Manager) program(ctx context.Context, n *netState) (err error) {

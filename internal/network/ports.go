@@ -34,10 +34,8 @@ func (m *Manager) Publish(ctx context.Context, cid string, ep container.Endpoint
 	for _, b := range wanted {
 		got, release, rerr := m.reserve(b)
 		if rerr != nil {
-			if errors.Is(rerr, portmap.ErrAllocated) {
-				return nil, errdefs.Conflictf("%v", rerr)
-			}
-			return nil, errdefs.Conflictf("%v", rerr)
+			// Already allocated by berth or bound by another program: both conflicts.
+			return nil, errdefs.AsConflict(rerr)
 		}
 		releases = append(releases, release)
 		out = append(out, toRecord(got))
