@@ -81,6 +81,10 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 			},
 			Sysctl: in.Sysctls,
+			// A private root: the host's later mounts (other containers'
+			// rootfs and namespaces) do not propagate into this container,
+			// so mounting costs the host the same however many containers run.
+			RootfsPropagation: "rprivate",
 		},
 	}
 	if !in.Privileged {
