@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/shim"
 )
 
 // restore reconnects to running containers' shims, records the exits that
@@ -27,6 +29,8 @@ func (d *Daemon) restore(ctx context.Context) {
 			c.rec.State.Status = container.Exited
 			d.save(c)
 			c.mu.Unlock()
+		case container.Created, container.Exited:
+			d.killStrayShim(ctx, c)
 		case container.Removing, container.Dead:
 			d.images.RemoveRootfs(c.rec.ID)
 			d.forget(c)
@@ -85,4 +89,21 @@ func (d *Daemon) removeOrphans(live map[string]bool) {
 			d.net.DeleteSandbox(filepath.Join(d.cfg.ExecRoot, "netns", e.Name()))
 		}
 	}
+}
+
+// killStrayShim ends a container whose start was cut short by a crash after
+// its shim had started it but before the record said so: the client never
+// got its answer, the network it held was not recorded, so it must not run.
+func (d *Daemon) killStrayShim(ctx context.Context, c *ctr) {
+	dir := d.execDir(c.rec.ID)
+	if !shim.Alive(ctx, dir) {
+		return
+	}
+	d.log.Info("stopping a container whose start was interrupted", "container", c.rec.Name)
+	if err := d.signal(ctx, c.rec.ID, "SIGKILL"); err != nil {
+		d.log.Warn("kill interrupted start", "container", c.rec.Name, "err", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	shim.Wait(wctx, dir)
 }

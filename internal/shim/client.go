@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrLost means the shim is gone and left no exit record.
@@ -140,4 +141,17 @@ func Resize(ctx context.Context, dir string, height, width uint16) error {
 	defer c.Close()
 	_, err = bufio.NewReader(c).ReadString('\n')
 	return err
+}
+
+// Alive reports whether a shim answers on dir's socket.
+func Alive(ctx context.Context, dir string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", socketPath(dir))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

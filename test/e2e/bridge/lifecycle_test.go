@@ -158,8 +158,16 @@ func TestDaemonCrash(t *testing.T) {
 			t.Fatalf("berth0 port %s belongs to no running container (ps: %v)", p, running)
 		}
 	}
+	// A start cut short must not leave its container running unseen: once
+	// removed, no process of it (its shim names its id) may remain.
+	inflightID := strings.TrimSpace(h.Docker("inspect", "-f", "{{.Id}}", "inflight").Stdout)
 	// The address inflight may have held is free again or in use by it.
 	h.Docker("rm", "-f", "inflight")
+	if inflightID != "" {
+		harness.WaitFor(t, "no process of the interrupted container", 5*time.Second, func() bool {
+			return !strings.Contains(h.MustSh("ps -eo args"), inflightID)
+		})
+	}
 	runSleeper(h, "last")
 	if ip := ipOf(h, "last"); seen[ip] != "" {
 		t.Fatalf("last got %s, still %s's", ip, seen[ip])
