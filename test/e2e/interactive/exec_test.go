@@ -55,7 +55,7 @@ func TestExecNonInteractive(t *testing.T) {
 	})
 
 	// The exec's record, as docker inspect-minded clients read it.
-	code, body := apiStatus(t, h, "POST", "/containers/box1/exec", map[string]any{"Cmd": []string{"sh", "-c", "exit 3"}})
+	code, body := h.API("POST", "/containers/box1/exec", map[string]any{"Cmd": []string{"sh", "-c", "exit 3"}})
 	if code != http.StatusCreated {
 		t.Fatalf("POST /containers/box1/exec: %d %s", code, body)
 	}
@@ -67,7 +67,7 @@ func TestExecNonInteractive(t *testing.T) {
 		t.Fatalf("docker exec into a stopped container: %v", r)
 	}
 	id := h.Must("inspect", "-f", "{{.Id}}", "box1")
-	code, body = apiStatus(t, h, "POST", "/containers/box1/exec", map[string]any{"Cmd": []string{"true"}})
+	code, body = h.API("POST", "/containers/box1/exec", map[string]any{"Cmd": []string{"true"}})
 	if want := "container " + id + " is not running"; code != http.StatusConflict || !strings.Contains(body, want) {
 		t.Fatalf("POST /containers/box1/exec on a stopped container: %d %s; want 409 %q", code, body, want)
 	}

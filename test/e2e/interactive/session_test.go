@@ -2,11 +2,7 @@ package interactive
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -146,33 +142,6 @@ func (s *session) exited() bool {
 	default:
 		return false
 	}
-}
-
-// apiStatus sends one request to h's API socket and returns the status and body.
-func apiStatus(t *testing.T, h *harness.Host, method, path string, body any) (int, string) {
-	t.Helper()
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", h.Sock)
-		},
-	}, Timeout: 20 * time.Second}
-	var rd io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		rd = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, "http://berth"+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data)
 }
 
 // inspect reads one field of a container with a Go template.

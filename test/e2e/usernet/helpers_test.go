@@ -1,12 +1,8 @@
 package usernet
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -181,28 +177,10 @@ func ipOf(t *testing.T, h *harness.Host, ctr, network string) string {
 	return ep.IPAddress
 }
 
-// api sends one Engine API request, for the status codes the docker CLI
-// does not print.
+// api sends one Engine API request at API version 1.47.
 func api(t *testing.T, h *harness.Host, method, path, body string) (int, string) {
 	t.Helper()
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", h.Sock)
-		},
-	}}
-	req, err := http.NewRequest(method, "http://berth/v1.47"+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return h.API(method, "/v1.47"+path, body)
 }
 
 // apiError checks that a request fails with status and a message that
