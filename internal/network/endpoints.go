@@ -98,11 +98,6 @@ func (m *Manager) Connect(ctx context.Context, req ConnectRequest) (ep container
 	if err = m.br.AddEndpoint(ctx, cfg); err != nil {
 		return ep, fmt.Errorf("network %s: attach container: %w", n.rec.Name, err)
 	}
-	// Hairpin lets a container reach its own published port through the
-	// host address when bridged traffic passes netfilter.
-	if link, lerr := m.host.LinkByName(ep.HostIfName); lerr == nil {
-		m.host.LinkSetHairpin(link, true)
-	}
 	m.registerLocked(n, req.ContainerID, req.ContainerName, ep)
 	return ep, nil
 }

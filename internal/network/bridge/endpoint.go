@@ -92,6 +92,11 @@ func (d *Driver) AddEndpoint(ctx context.Context, cfg EndpointConfig) (err error
 	if err := d.h.LinkSetMasterByIndex(veth, br.Attrs().Index); err != nil {
 		return fmt.Errorf("endpoint %q: attach to bridge %q: %w", cfg.HostIfName, cfg.Bridge, err)
 	}
+	// Hairpin lets a container reach its own published port through the
+	// host address when bridged traffic passes netfilter.
+	if err := d.h.LinkSetHairpin(veth, true); err != nil {
+		return fmt.Errorf("endpoint %q: hairpin: %w", cfg.HostIfName, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("endpoint %q: %w", cfg.HostIfName, err)
 	}
