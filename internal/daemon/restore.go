@@ -100,10 +100,19 @@ func (d *Daemon) killStrayShim(ctx context.Context, c *ctr) {
 		return
 	}
 	d.log.Info("stopping a container whose start was interrupted", "container", c.rec.Name)
-	if err := d.signal(ctx, c.rec.ID, "SIGKILL"); err != nil {
-		d.log.Warn("kill interrupted start", "container", c.rec.Name, "err", err)
+	// The shim may still be inside `runc run`, before the runtime knows the
+	// container: kill until the shim reports an exit.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := d.signal(ctx, c.rec.ID, "SIGKILL"); err != nil {
+			d.log.Debug("kill interrupted start", "container", c.rec.Name, "err", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := shim.Wait(wctx, dir)
+		cancel()
+		if err == nil || !shim.Alive(ctx, dir) {
+			return
+		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	shim.Wait(wctx, dir)
+	d.log.Warn("an interrupted start could not be stopped", "container", c.rec.Name)
 }
