@@ -96,6 +96,13 @@ func (d *Daemon) removeOrphans(live map[string]bool) {
 // got its answer, the network it held was not recorded, so it must not run.
 func (d *Daemon) killStrayShim(ctx context.Context, c *ctr) {
 	dir := d.execDir(c.rec.ID)
+	if !shim.Pending(dir) {
+		return
+	}
+	// A shim launched just before the crash may not listen yet.
+	for i := 0; i < 20 && !shim.Alive(ctx, dir); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
 	if !shim.Alive(ctx, dir) {
 		return
 	}

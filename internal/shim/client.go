@@ -155,3 +155,13 @@ func Alive(ctx context.Context, dir string) bool {
 	c.Close()
 	return true
 }
+
+// Pending reports whether a shim was launched for dir and has recorded no
+// exit yet: it may still be starting.
+func Pending(dir string) bool {
+	if _, err := os.Stat(configPath(dir)); err != nil {
+		return false
+	}
+	_, exited := ReadExit(dir)
+	return !exited
+}

@@ -165,7 +165,7 @@ func TestDaemonCrash(t *testing.T) {
 	h.Docker("rm", "-f", "inflight")
 	if inflightID != "" {
 		harness.WaitFor(t, "no process of the interrupted container", 5*time.Second, func() bool {
-			return !strings.Contains(h.MustSh("ps -eo args"), inflightID)
+			return !strings.Contains(h.MustSh("ps -ww -eo args"), inflightID)
 		})
 	}
 	runSleeper(h, "last")
